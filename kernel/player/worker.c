@@ -1,0 +1,366 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A worker is one trace process. It reads op indexes from its command pipe, executes them, and answers with the
+ * op's observation records (docs/DIFFTEST.md) on its report pipe.
+ */
+#include "player.h"
+#include "proto.h"
+#include "odf/tag.h"
+
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+struct trace g_trace;
+int g_no_thp;
+
+static char g_obuf_mem[1 << 16];
+static struct obuf g_ob = { .p = g_obuf_mem, .cap = sizeof(g_obuf_mem) };
+static struct rusage g_ru0, g_ru1;
+static sigjmp_buf g_segv_env;
+static volatile int g_in_access;
+static volatile uint64_t g_cur_va, g_hash, g_pages;
+static int g_self;
+
+/* Per-process heap emulation of brk (inherited over fork, reset by exec). */
+static int g_has_heap;
+static uint64_t g_heap_start, g_heap_end;
+
+static void on_segv(int sig, siginfo_t *si, void *uc)
+{
+	(void)si;
+	(void)uc;
+	if (!g_in_access) {
+		signal(sig, SIG_DFL); /* a real crash: let it happen again, unhandled */
+		return;
+	}
+	g_in_access = 0;
+	siglongjmp(g_segv_env, 1);
+}
+
+static long minflt(struct rusage *r)
+{
+	return r->ru_minflt;
+}
+
+static void warn_op(const struct op *op, const char *what)
+{
+	fprintf(stderr, "odf-player: line %u: %s failed: %s\n", op->line, what, strerror(errno));
+}
+
+static void thp_off(const struct op *op, uint64_t r, uint64_t len)
+{
+	if (g_no_thp && madvise((void *)r, len, MADV_NOHUGEPAGE))
+		warn_op(op, "madvise(MADV_NOHUGEPAGE)");
+}
+
+static void do_access(const struct op *op)
+{
+	uint64_t first = op->a & ~(PAGE_SZ - 1), last = (op->a + op->b - 1) & ~(PAGE_SZ - 1);
+
+	g_hash = 0;
+	g_pages = 0;
+	g_cur_va = first;
+	if (sigsetjmp(g_segv_env, 0)) {
+		ob_rec_head(&g_ob, "segv", op->line, op->pid);
+		ob_str(&g_ob, ",\"addr\":");
+		ob_u64(&g_ob, g_cur_va);
+		ob_str(&g_ob, "}\n");
+		return;
+	}
+	for (uint64_t va = first; va <= last; va += PAGE_SZ) {
+		volatile uint64_t *p = (volatile uint64_t *)reloc(va);
+
+		g_cur_va = va;
+		g_in_access = 1;
+		if (op->kind == OP_W) {
+			*p = odf_tag(op->line, op->pid, va);
+		} else {
+			uint64_t v = *p;
+
+			g_hash = odf_fold(g_hash, v);
+		}
+		g_in_access = 0;
+		g_pages++;
+	}
+}
+
+static void emit_read(const struct op *op)
+{
+	/* The read record comes first: rebuild the order if a segv record was written. */
+	char tmp[256];
+	size_t seg_len = g_ob.len;
+
+	memcpy(tmp, g_ob.p, seg_len < sizeof(tmp) ? seg_len : sizeof(tmp));
+	g_ob.len = 0;
+	ob_rec_head(&g_ob, "read", op->line, op->pid);
+	ob_str(&g_ob, ",\"hash\":");
+	ob_u64(&g_ob, g_hash);
+	ob_str(&g_ob, ",\"pages\":");
+	ob_u64(&g_ob, g_pages);
+	ob_str(&g_ob, "}\n");
+	memcpy(g_ob.p + g_ob.len, tmp, seg_len);
+	g_ob.len += seg_len;
+}
+
+static void unmap_run(uint64_t start, uint64_t len)
+{
+	munmap((void *)start, len);
+}
+
+static void do_brk(const struct op *op)
+{
+	if (!g_has_heap) {
+		g_has_heap = 1;
+		g_heap_start = g_heap_end = op->a;
+		return;
+	}
+	if (op->a > g_heap_end) {
+		uint64_t r = reloc(g_heap_end), len = op->a - g_heap_end;
+
+		if (mmap((void *)r, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) ==
+		    MAP_FAILED)
+			warn_op(op, "brk (mmap)");
+		thp_off(op, r, len);
+		g_heap_end = op->a;
+	} else if (op->a < g_heap_end && op->a >= g_heap_start) {
+		if (munmap((void *)reloc(op->a), g_heap_end - op->a))
+			warn_op(op, "brk (munmap)");
+		g_heap_end = op->a;
+	}
+}
+
+static void emit_op(const struct op *op, long flt)
+{
+	ob_rec_head(&g_ob, "op", op->line, op->pid);
+	ob_str(&g_ob, ",\"minflt\":");
+	ob_i64(&g_ob, flt);
+	ob_str(&g_ob, "}\n");
+}
+
+static void emit_mem(const char *kind, const struct op *op, uint32_t pid)
+{
+	long pte, rss;
+
+	read_status(&pte, &rss);
+	ob_rec_head(&g_ob, kind, op->line, pid);
+	if (op->kind == OP_MARK) {
+		ob_str(&g_ob, ",\"label\":");
+		ob_json_str(&g_ob, g_trace.labels + op->label);
+	}
+	ob_str(&g_ob, ",\"vmpte_kb\":");
+	ob_i64(&g_ob, pte - g_base_pte);
+	ob_str(&g_ob, ",\"rss_anon_kb\":");
+	ob_i64(&g_ob, rss - g_base_rss);
+	ob_str(&g_ob, "}\n");
+}
+
+static void send_report(void)
+{
+	uint32_t len = (uint32_t)g_ob.len;
+
+	if (write_all(g_trace.procs[g_self].rep_wr, &len, sizeof(len)) ||
+	    write_all(g_trace.procs[g_self].rep_wr, g_ob.p, g_ob.len))
+		_exit(1);
+	g_ob.len = 0;
+}
+
+static int in_subtree(int32_t j, int32_t root)
+{
+	for (; j >= 0; j = g_trace.procs[j].parent)
+		if (j == root)
+			return 1;
+	return 0;
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+/* Keep only the pipe ends of this process and of the processes it will fork (directly or not). */
+static void close_foreign_fds(int32_t self)
+{
+	for (size_t j = 0; j < g_trace.nprocs; j++) {
+		struct proc *p = &g_trace.procs[j];
+
+		close_fd(&p->cmd_wr);
+		close_fd(&p->rep_rd);
+		if (!in_subtree((int32_t)j, self)) {
+			close_fd(&p->cmd_rd);
+			close_fd(&p->rep_wr);
+		}
+	}
+}
+
+/* fork, then in the parent getrusage, with no user-memory write in between (the parent's memory is write-protected
+ * now: a write would fault and count). Returns fork's result. */
+static long fork_then_rusage(struct rusage *ru)
+{
+	long ret;
+
+	__asm__ volatile("mov $57, %%eax\n\t"	/* __NR_fork */
+			 "syscall\n\t"
+			 "mov %%rax, %%r12\n\t"
+			 "test %%rax, %%rax\n\t"
+			 "jle 1f\n\t"
+			 "mov $98, %%eax\n\t"	/* __NR_getrusage */
+			 "xor %%edi, %%edi\n\t"	/* RUSAGE_SELF */
+			 "mov %1, %%rsi\n\t"
+			 "syscall\n\t"
+			 "1: mov %%r12, %%rax\n\t"
+			 : "=a"(ret)
+			 : "r"(ru)
+			 : "rcx", "r11", "rdi", "rsi", "r12", "memory");
+	return ret;
+}
+
+static void do_fork(const struct op *op)
+{
+	long ret;
+
+	getrusage(RUSAGE_SELF, &g_ru0);
+	ret = fork_then_rusage(&g_ru1);
+	if (ret < 0) {
+		fprintf(stderr, "odf-player: line %u: fork failed: %s\n", op->line, strerror((int)-ret));
+		_exit(1);
+	}
+	if (ret == 0) {
+		g_self = op->child;
+		pins_forget_inherited();
+		close_foreign_fds(g_self);
+		self_touch();
+		send_report(); /* empty: "ready" */
+		return;
+	}
+	for (size_t j = 0; j < g_trace.nprocs; j++) {
+		if (in_subtree((int32_t)j, op->child)) {
+			close_fd(&g_trace.procs[j].cmd_rd);
+			close_fd(&g_trace.procs[j].rep_wr);
+		}
+	}
+	self_touch();
+	emit_op(op, minflt(&g_ru1) - minflt(&g_ru0));
+	send_report();
+}
+
+static void run_op(const struct op *op)
+{
+	uint64_t r = reloc(op->a);
+	uint64_t fail;
+
+	getrusage(RUSAGE_SELF, &g_ru0);
+	switch (op->kind) {
+	case OP_MMAP:
+		if (mmap((void *)r, op->b, op->prot,
+			 MAP_FIXED | MAP_ANONYMOUS | ((op->flags & MAPF_SHARED) ? MAP_SHARED : MAP_PRIVATE), -1,
+			 0) == MAP_FAILED)
+			warn_op(op, "mmap");
+		thp_off(op, r, op->b);
+		break;
+	case OP_MUNMAP:
+		if (munmap((void *)r, op->b))
+			warn_op(op, "munmap");
+		break;
+	case OP_MPROTECT:
+		if (mprotect((void *)r, op->b, op->prot))
+			warn_op(op, "mprotect");
+		break;
+	case OP_MADVISE:
+		if (madvise((void *)r, op->b, MADV_DONTNEED))
+			warn_op(op, "madvise");
+		break;
+	case OP_MREMAP:
+		if (op->a == op->c) {
+			if (mremap((void *)r, op->b, op->d, 0) == MAP_FAILED)
+				warn_op(op, "mremap");
+		} else if (mremap((void *)r, op->b, op->d, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)reloc(op->c)) ==
+			   MAP_FAILED) {
+			warn_op(op, "mremap");
+		}
+		break;
+	case OP_BRK:
+		do_brk(op);
+		break;
+	case OP_PIN:
+		if (pin_range(op->a, op->b, &fail)) {
+			ob_rec_head(&g_ob, "pinfail", op->line, op->pid);
+			ob_str(&g_ob, ",\"addr\":");
+			ob_u64(&g_ob, fail);
+			ob_str(&g_ob, "}\n");
+		}
+		break;
+	case OP_UNPIN:
+		unpin_range(op->a, op->b);
+		break;
+	case OP_R:
+	case OP_W:
+		do_access(op);
+		if (op->kind == OP_R)
+			emit_read(op);
+		break;
+	case OP_EXEC:
+		unpin_all();
+		reloc_for_each_run(unmap_run);
+		g_has_heap = 0;
+		break;
+	case OP_EXIT:
+		emit_mem("exit", op, op->pid);
+		break;
+	default:
+		break;
+	}
+	getrusage(RUSAGE_SELF, &g_ru1);
+	emit_op(op, minflt(&g_ru1) - minflt(&g_ru0));
+	send_report();
+	if (op->kind == OP_EXIT) {
+		unpin_all();
+		_exit(0);
+	}
+}
+
+void worker_main(int self)
+{
+	struct sigaction sa;
+	struct cmd c;
+
+	g_self = self;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_segv;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+	sigaction(SIGSEGV, &sa, NULL);
+	signal(SIGCHLD, SIG_IGN);
+	signal(SIGPIPE, SIG_DFL);
+	close_foreign_fds(self);
+	self_touch();
+	read_status(&g_base_pte, &g_base_rss);
+	send_report(); /* ready */
+	for (;;) {
+		int r = read_all(g_trace.procs[g_self].cmd_rd, &c, sizeof(c));
+
+		if (r)
+			_exit(r < 0 ? 1 : 0); /* EOF: end of trace */
+		const struct op *op = &g_trace.ops[c.op];
+
+		if (c.what == CMD_MARK) {
+			getrusage(RUSAGE_SELF, &g_ru0);
+			emit_mem("mark", op, g_trace.procs[g_self].pid);
+			getrusage(RUSAGE_SELF, &g_ru1);
+			if (c.issuer)
+				emit_op(op, minflt(&g_ru1) - minflt(&g_ru0));
+			send_report();
+		} else if (op->kind == OP_FORK) {
+			do_fork(op);
+		} else {
+			run_op(op);
+		}
+	}
+}
