@@ -44,6 +44,8 @@ struct Op {
     OpKind kind = OpKind::Mark;
     std::uint8_t prot = 0;  // ProtBits
     std::uint8_t flags = 0; // MapFlags
+
+    friend bool operator==(const Op&, const Op&) = default;
 };
 
 struct Trace {

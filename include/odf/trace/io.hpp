@@ -1,0 +1,52 @@
+// Loading and saving trace files: format detection by content, zstd, and a streaming reader (traces/FORMAT.md).
+#pragma once
+
+#include "odf/trace.hpp"
+#include "odf/trace/format.hpp"
+
+#include <cstddef>
+#include <istream>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace odf::trace {
+
+// Reads a trace in batches, whatever its form: text, binary, or either compressed with zstd (detected from the first
+// bytes, not the file name). Ops are validated as they are decoded; errors throw TraceError.
+class TraceReader {
+  public:
+    explicit TraceReader(const std::string& path);
+    // Reads from a stream the caller keeps alive; `name` is used in messages.
+    TraceReader(std::istream& in, const std::string& name);
+    ~TraceReader();
+    TraceReader(const TraceReader&) = delete;
+    TraceReader& operator=(const TraceReader&) = delete;
+
+    // Replaces `out` with up to `max_ops` next ops; returns false (and leaves `out` empty) at the end of the trace.
+    bool next(std::vector<Op>& out, std::size_t max_ops = 1U << 16);
+    // Labels known so far: all of them for the binary form, those seen so far for the text form.
+    [[nodiscard]] const std::vector<std::string>& labels() const;
+    [[nodiscard]] Format format() const;
+    [[nodiscard]] bool compressed() const;
+    [[nodiscard]] const std::string& name() const;
+
+    struct Impl;
+
+  private:
+    std::unique_ptr<Impl> impl_;
+};
+
+// Whole-file load of any form (see TraceReader). Trace::source is `path`.
+[[nodiscard]] Trace load_trace(const std::string& path);
+// Same from a stream.
+[[nodiscard]] Trace load_trace(std::istream& in, const std::string& name);
+
+struct SaveOptions {
+    int zstd_level = 3;
+};
+// Writes `trace` as text or binary, optionally zstd-compressed (streaming). Throws std::runtime_error on I/O errors.
+void save_trace(const std::string& path, const Trace& trace, Format format, bool zstd, const SaveOptions& options = {});
+void save_trace(std::ostream& out, const Trace& trace, Format format, bool zstd, const SaveOptions& options = {});
+
+} // namespace odf::trace

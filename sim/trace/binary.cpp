@@ -1,0 +1,342 @@
+// The binary form of odf-trace v1 (traces/FORMAT.md, "Binary form"): LEB128 varints, per-op tag byte, deltas.
+#include "detail.hpp"
+#include "odf/trace/format.hpp"
+
+#include <cstring>
+#include <fmt/format.h>
+#include <ostream>
+
+namespace odf::trace {
+
+namespace {
+
+constexpr std::uint8_t kTagKindMask = 0x0f;
+constexpr std::uint8_t kTagPid = 0x10;   // pid differs from the previous op's: varint pid follows
+constexpr std::uint8_t kTagLine = 0x20;  // line != previous line + 1: zigzag varint (line - prev - 1) follows
+constexpr std::uint8_t kTagPages = 0x40; // addresses and lengths are in 4 KiB pages
+constexpr std::size_t kMaxOpBytes = 1 + 5 + 10 + 10 + 10 + 10 + 10 + 1;
+
+std::uint64_t zigzag(std::int64_t v) {
+    return (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63);
+}
+std::int64_t unzigzag(std::uint64_t v) { return static_cast<std::int64_t>((v >> 1) ^ (~(v & 1) + 1)); }
+
+void put_varint(std::string& s, std::uint64_t v) {
+    while (v >= 0x80) {
+        s.push_back(static_cast<char>((v & 0x7f) | 0x80));
+        v >>= 7;
+    }
+    s.push_back(static_cast<char>(v));
+}
+
+bool has_addr(OpKind k) { return k <= OpKind::Write; }
+bool has_len(OpKind k) { return k <= OpKind::Write && k != OpKind::Brk; }
+
+} // namespace
+
+void write_binary(std::ostream& out, const Trace& trace) {
+    std::string s;
+    s.reserve(1U << 20);
+    s.append(reinterpret_cast<const char*>(kBinaryMagic), sizeof kBinaryMagic);
+    put_varint(s, kBinaryVersion);
+    put_varint(s, 0); // flags
+    put_varint(s, trace.ops.size());
+    put_varint(s, trace.labels.size());
+    for (const auto& l : trace.labels) {
+        put_varint(s, l.size());
+        s.append(l);
+    }
+    std::uint32_t prev_pid = 1;
+    std::uint64_t prev_line = 1;
+    std::uint64_t prev_addr = 0;
+    for (const auto& op : trace.ops) {
+        auto tag = static_cast<std::uint8_t>(op.kind);
+        bool pages = ((op.addr | op.len | op.addr2 | op.len2) % kPageSize) == 0;
+        if (op.pid != prev_pid) {
+            tag |= kTagPid;
+        }
+        if (op.line != prev_line + 1) {
+            tag |= kTagLine;
+        }
+        if (pages) {
+            tag |= kTagPages;
+        }
+        s.push_back(static_cast<char>(tag));
+        if ((tag & kTagPid) != 0) {
+            put_varint(s, op.pid);
+        }
+        if ((tag & kTagLine) != 0) {
+            put_varint(s, zigzag(static_cast<std::int64_t>(op.line) - static_cast<std::int64_t>(prev_line) - 1));
+        }
+        const unsigned shift = pages ? 12 : 0;
+        if (has_addr(op.kind)) {
+            auto d = static_cast<std::int64_t>(op.addr - prev_addr);
+            put_varint(s, zigzag(pages ? d / static_cast<std::int64_t>(kPageSize) : d));
+            prev_addr = op.addr;
+        }
+        if (has_len(op.kind)) {
+            put_varint(s, op.len >> shift);
+        }
+        switch (op.kind) {
+        case OpKind::Mmap:
+            s.push_back(static_cast<char>(op.prot | (op.flags << 4)));
+            break;
+        case OpKind::Mprotect:
+            s.push_back(static_cast<char>(op.prot));
+            break;
+        case OpKind::Mremap: {
+            auto d = static_cast<std::int64_t>(op.addr2 - op.addr);
+            put_varint(s, zigzag(pages ? d / static_cast<std::int64_t>(kPageSize) : d));
+            put_varint(s, op.len2 >> shift);
+            break;
+        }
+        case OpKind::Fork:
+            put_varint(s, zigzag(static_cast<std::int64_t>(op.child) - static_cast<std::int64_t>(op.pid)));
+            break;
+        case OpKind::Mark:
+            put_varint(s, op.label);
+            break;
+        default:
+            break;
+        }
+        prev_pid = op.pid;
+        prev_line = op.line;
+        if (s.size() >= (1U << 20)) {
+            out.write(s.data(), static_cast<std::streamsize>(s.size()));
+            s.clear();
+        }
+    }
+    out.write(s.data(), static_cast<std::streamsize>(s.size()));
+}
+
+namespace detail {
+namespace {
+
+class BinaryDecoder final : public Decoder {
+  public:
+    BinaryDecoder(std::unique_ptr<ByteSource> src, const std::string& name)
+        : src_(std::move(src)), name_(name), validator_(name) {
+        buf_.resize(kChunk + kMaxOpBytes);
+        fill();
+        std::uint8_t magic[sizeof kBinaryMagic];
+        for (auto& b : magic) {
+            b = byte();
+        }
+        if (std::memcmp(magic, kBinaryMagic, sizeof magic) != 0) {
+            fail("not an odf-trace binary file (bad magic)");
+        }
+        std::uint64_t version = varint();
+        if (version != kBinaryVersion) {
+            fail(fmt::format("unsupported binary version {}", version));
+        }
+        if (varint() != 0) {
+            fail("unsupported binary flags");
+        }
+        remaining_ = varint();
+        std::uint64_t nlabels = varint();
+        if (nlabels > (1U << 28)) {
+            fail("bad label count");
+        }
+        labels_.reserve(static_cast<std::size_t>(nlabels));
+        for (std::uint64_t i = 0; i < nlabels; ++i) {
+            std::uint64_t len = varint();
+            if (len > (1U << 20)) {
+                fail("bad label length");
+            }
+            std::string l;
+            l.reserve(static_cast<std::size_t>(len));
+            for (std::uint64_t k = 0; k < len; ++k) {
+                l.push_back(static_cast<char>(byte()));
+            }
+            if (l.empty() || l.find_first_of(" \t\r\n\v\f#") != std::string::npos) {
+                fail("bad label");
+            }
+            labels_.push_back(std::move(l));
+        }
+    }
+
+    bool next(std::vector<Op>& out, std::size_t max_ops) override {
+        out.clear();
+        if (remaining_ == 0) {
+            if (pos_ < end_ || fill() > 0) {
+                fail("trailing bytes after the last op");
+            }
+            return false;
+        }
+        std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, max_ops));
+        out.resize(n);
+        for (std::size_t i = 0; i < n; ++i) {
+            if (end_ - pos_ < kMaxOpBytes && !eof_) {
+                fill();
+            }
+            decode(out[i]);
+            validator_.check(out[i], labels_.size());
+        }
+        remaining_ -= n;
+        return true;
+    }
+
+    [[nodiscard]] const std::vector<std::string>& labels() const override { return labels_; }
+
+  private:
+    static constexpr std::size_t kChunk = 1U << 20;
+
+    [[noreturn]] void fail(const std::string& reason) const {
+        throw TraceError(name_, 0, fmt::format("byte {}: {}", consumed_ + pos_, reason));
+    }
+
+    // Moves the unread bytes to the front and reads more; returns the number of bytes read.
+    std::size_t fill() {
+        std::size_t left = end_ - pos_;
+        std::memmove(buf_.data(), buf_.data() + pos_, left);
+        consumed_ += pos_;
+        pos_ = 0;
+        end_ = left;
+        std::size_t total = 0;
+        while (end_ < kChunk && !eof_) {
+            std::size_t got = src_->read(reinterpret_cast<char*>(buf_.data()) + end_, buf_.size() - end_);
+            if (got == 0) {
+                eof_ = true;
+            }
+            end_ += got;
+            total += got;
+        }
+        return total;
+    }
+
+    std::uint8_t byte() {
+        if (pos_ == end_ && (eof_ || fill() == 0)) {
+            fail("truncated file");
+        }
+        return buf_[pos_++];
+    }
+
+    std::uint64_t varint() {
+        std::uint64_t v = 0;
+        for (unsigned shift = 0; shift < 64; shift += 7) {
+            std::uint8_t b = byte();
+            v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
+            if ((b & 0x80) == 0) {
+                return v;
+            }
+        }
+        fail("bad varint");
+    }
+
+    void decode(Op& op) {
+        std::uint8_t tag = byte();
+        if ((tag & 0x80) != 0 || (tag & kTagKindMask) >= kOpKindCount) {
+            fail(fmt::format("bad op tag {:#x}", tag));
+        }
+        op = Op{};
+        op.kind = static_cast<OpKind>(tag & kTagKindMask);
+        if ((tag & kTagPid) != 0) {
+            std::uint64_t p = varint();
+            if (p > 0xffffffffULL) {
+                fail("bad pid");
+            }
+            pid_ = static_cast<std::uint32_t>(p);
+        }
+        op.pid = pid_;
+        std::uint64_t line = line_ + 1;
+        if ((tag & kTagLine) != 0) {
+            line += static_cast<std::uint64_t>(unzigzag(varint()));
+        }
+        if (line > 0xffffffffULL) {
+            fail("bad line number");
+        }
+        op.line = static_cast<std::uint32_t>(line);
+        line_ = line;
+        const bool pages = (tag & kTagPages) != 0;
+        const unsigned shift = pages ? 12 : 0;
+        if (has_addr(op.kind)) {
+            auto d = static_cast<std::uint64_t>(unzigzag(varint()));
+            addr_ += d << shift;
+            op.addr = addr_;
+        }
+        if (has_len(op.kind)) {
+            op.len = varint() << shift;
+        }
+        switch (op.kind) {
+        case OpKind::Mmap: {
+            std::uint8_t b = byte();
+            op.prot = b & 0x0f;
+            op.flags = static_cast<std::uint8_t>(b >> 4);
+            break;
+        }
+        case OpKind::Mprotect:
+            op.prot = byte();
+            break;
+        case OpKind::Mremap:
+            op.addr2 = op.addr + (static_cast<std::uint64_t>(unzigzag(varint())) << shift);
+            op.len2 = varint() << shift;
+            break;
+        case OpKind::Fork: {
+            std::int64_t c = static_cast<std::int64_t>(op.pid) + unzigzag(varint());
+            if (c < 0 || c > 0xffffffffLL) {
+                fail("bad child pid");
+            }
+            op.child = static_cast<std::uint32_t>(c);
+            break;
+        }
+        case OpKind::Mark: {
+            std::uint64_t l = varint();
+            if (l > 0xffffffffULL) {
+                fail("bad label index");
+            }
+            op.label = static_cast<std::uint32_t>(l);
+            break;
+        }
+        default:
+            break;
+        }
+    }
+
+    std::unique_ptr<ByteSource> src_;
+    std::string name_;
+    Validator validator_;
+    std::vector<std::uint8_t> buf_;
+    std::size_t pos_ = 0;
+    std::size_t end_ = 0;
+    std::uint64_t consumed_ = 0;
+    bool eof_ = false;
+    std::uint64_t remaining_ = 0;
+    std::vector<std::string> labels_;
+    std::uint32_t pid_ = 1;
+    std::uint64_t line_ = 1;
+    std::uint64_t addr_ = 0;
+};
+
+} // namespace
+
+std::unique_ptr<Decoder> make_binary_decoder(std::unique_ptr<ByteSource> src, const std::string& name) {
+    return std::make_unique<BinaryDecoder>(std::move(src), name);
+}
+
+} // namespace detail
+
+namespace {
+Trace decode_all_binary(std::unique_ptr<detail::ByteSource> src, const std::string& name) {
+    auto dec = detail::make_binary_decoder(std::move(src), name);
+    Trace t;
+    t.source = name;
+    std::vector<Op> batch;
+    while (dec->next(batch, 1U << 16)) {
+        t.ops.insert(t.ops.end(), batch.begin(), batch.end());
+    }
+    t.labels = dec->labels();
+    return t;
+}
+} // namespace
+
+Trace read_binary(std::istream& in, const std::string& name) {
+    return decode_all_binary(std::make_unique<detail::IstreamSource>(in), name);
+}
+
+Trace read_binary_bytes(std::span<const std::byte> bytes, const std::string& name) {
+    return decode_all_binary(std::make_unique<detail::MemorySource>(
+                                 std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size())),
+                             name);
+}
+
+} // namespace odf::trace
