@@ -64,9 +64,13 @@ static void set_odf(int on)
 			die("cannot clear /proc/self/use_odf: %s", strerror(errno));
 		return;
 	}
-	if (prctl(65, 0, 0, 0, 0) && use_odf_file("1"))
-		die("--odf: this kernel does not support ODF (prctl(65) failed: %s, /proc/self/use_odf missing)",
-		    strerror(errno));
+	if (prctl(65, 0, 0, 0, 0)) {
+		int e = errno;
+
+		if (use_odf_file("1"))
+			die("--odf: this kernel does not support ODF (prctl(65): %s; /proc/self/use_odf: %s)",
+			    strerror(e), strerror(errno));
+	}
 	if (read_use_odf() == 0)
 		die("--odf: prctl(65) succeeded but /proc/self/use_odf reads 0");
 }
