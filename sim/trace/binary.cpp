@@ -70,8 +70,10 @@ void write_binary(std::ostream& out, const Trace& trace) {
         }
         const unsigned shift = pages ? 12 : 0;
         if (has_addr(op.kind)) {
-            auto d = static_cast<std::int64_t>(op.addr - prev_addr);
-            put_varint(s, zigzag(pages ? d / static_cast<std::int64_t>(kPageSize) : d));
+            // Pages: delta of page numbers (prev_addr may be unaligned); bytes: delta of addresses.
+            auto d = pages ? static_cast<std::int64_t>((op.addr >> 12) - (prev_addr >> 12))
+                           : static_cast<std::int64_t>(op.addr - prev_addr);
+            put_varint(s, zigzag(d));
             prev_addr = op.addr;
         }
         if (has_len(op.kind)) {
@@ -85,8 +87,9 @@ void write_binary(std::ostream& out, const Trace& trace) {
             s.push_back(static_cast<char>(op.prot));
             break;
         case OpKind::Mremap: {
-            auto d = static_cast<std::int64_t>(op.addr2 - op.addr);
-            put_varint(s, zigzag(pages ? d / static_cast<std::int64_t>(kPageSize) : d));
+            auto d = pages ? static_cast<std::int64_t>((op.addr2 >> 12) - (op.addr >> 12))
+                           : static_cast<std::int64_t>(op.addr2 - op.addr);
+            put_varint(s, zigzag(d));
             put_varint(s, op.len2 >> shift);
             break;
         }
@@ -251,7 +254,7 @@ class BinaryDecoder final : public Decoder {
         const unsigned shift = pages ? 12 : 0;
         if (has_addr(op.kind)) {
             auto d = static_cast<std::uint64_t>(unzigzag(varint()));
-            addr_ += d << shift;
+            addr_ = pages ? ((addr_ >> 12) + d) << 12 : addr_ + d;
             op.addr = addr_;
         }
         if (has_len(op.kind)) {
@@ -268,7 +271,8 @@ class BinaryDecoder final : public Decoder {
             op.prot = byte();
             break;
         case OpKind::Mremap:
-            op.addr2 = op.addr + (static_cast<std::uint64_t>(unzigzag(varint())) << shift);
+            op.addr2 = pages ? ((op.addr >> 12) + static_cast<std::uint64_t>(unzigzag(varint()))) << 12
+                             : op.addr + static_cast<std::uint64_t>(unzigzag(varint()));
             op.len2 = varint() << shift;
             break;
         case OpKind::Fork: {

@@ -47,27 +47,23 @@ class ZstdSource final : public ByteSource {
     std::size_t read(char* buf, std::size_t n) override {
         ZSTD_outBuffer out{buf, n, 0};
         while (out.pos == 0) {
-            if (in_.pos == in_.size) {
-                if (in_eof_) {
-                    if (last_ret_ != 0) {
-                        throw TraceError(name_, 0, "truncated zstd stream");
-                    }
-                    return 0;
-                }
+            if (in_.pos == in_.size && !in_eof_) {
                 std::size_t got = inner_->read(in_buf_.data(), in_buf_.size());
                 if (got == 0) {
                     in_eof_ = true;
-                    // Let the decoder flush what it holds.
                 }
                 in_ = ZSTD_inBuffer{in_buf_.data(), got, 0};
             }
+            const std::size_t in_before = in_.pos;
             std::size_t ret = ZSTD_decompressStream(dctx_, &out, &in_);
             if (ZSTD_isError(ret) != 0U) {
                 throw TraceError(name_, 0, fmt::format("zstd: {}", ZSTD_getErrorName(ret)));
             }
-            last_ret_ = ret;
-            if (out.pos == 0 && in_.pos == in_.size && in_eof_) {
-                if (last_ret_ != 0) {
+            if (in_.pos != in_before || out.pos != 0) {
+                frame_done_ = ret == 0; // 0: a frame is complete and flushed
+            }
+            if (out.pos == 0 && in_eof_ && in_.pos == in_.size) {
+                if (!frame_done_) {
                     throw TraceError(name_, 0, "truncated zstd stream");
                 }
                 return 0;
@@ -83,7 +79,7 @@ class ZstdSource final : public ByteSource {
     std::vector<char> in_buf_;
     ZSTD_inBuffer in_{nullptr, 0, 0};
     bool in_eof_ = false;
-    std::size_t last_ret_ = 0;
+    bool frame_done_ = false;
 };
 
 bool has_prefix(const std::string& s, const unsigned char* magic, std::size_t n) {

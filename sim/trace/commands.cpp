@@ -1,0 +1,297 @@
+// odf-sim subcommands for traces (traces/FORMAT.md, "Command line").
+#include "odf/trace/commands.hpp"
+
+#include "detail.hpp"
+#include "odf/trace/format.hpp"
+#include "odf/trace/generators.hpp"
+#include "odf/trace/io.hpp"
+#include "odf/trace/lackey.hpp"
+
+#include <cstdlib>
+#include <fmt/format.h>
+#include <fstream>
+#include <iostream>
+#include <memory>
+
+namespace odf::trace {
+
+namespace {
+
+struct OutputOpts {
+    std::string path;
+    bool binary = false;
+    bool zstd = false;
+};
+
+void add_output(CLI::App* cmd, OutputOpts& o) {
+    cmd->add_option("-o,--output", o.path, "Output file")->required();
+    cmd->add_flag("--binary", o.binary, "Write the binary form (default: text)");
+    cmd->add_flag("--zstd", o.zstd, "Compress with zstd");
+}
+
+// Runs `fn`; on an error prints it ("file:line: reason" for trace errors) and exits with status 2.
+template <class F>
+void guarded(F&& fn) {
+    try {
+        fn();
+    } catch (const TraceError& e) {
+        std::cerr << e.what() << '\n';
+        std::exit(2);
+    } catch (const std::exception& e) {
+        std::cerr << "error: " << e.what() << '\n';
+        std::exit(2);
+    }
+}
+
+void save(const OutputOpts& o, const Trace& t) {
+    save_trace(o.path, t, o.binary ? Format::Binary : Format::Text, o.zstd);
+}
+
+std::uint64_t parse_addr(const std::string& s, const char* what) {
+    std::uint64_t v = 0;
+    if (!detail::parse_u64(s, v)) {
+        throw std::invalid_argument(fmt::format("bad {} '{}'", what, s));
+    }
+    return v;
+}
+
+void add_gen(CLI::App& app) {
+    auto* gen = app.add_subcommand("gen", "Generate a workload trace");
+    gen->require_subcommand(1);
+
+    {
+        struct Opts {
+            ForkSweepParams p;
+            std::string base = "0x100000000000";
+            OutputOpts out;
+        };
+        auto o = std::make_shared<Opts>();
+        auto* c = gen->add_subcommand("fork-sweep", "Fork latency sweep: populate N GiB, fork, child exits, munmap");
+        c->add_option("--sizes", o->p.sizes_gib, "Sizes in GiB, comma separated (0.5 to 50, fractional ok)")
+            ->delimiter(',')
+            ->capture_default_str();
+        c->add_option("--repeat", o->p.repeat, "Forks per size")->capture_default_str();
+        c->add_option("--base", o->base, "Base address")->capture_default_str();
+        add_output(c, o->out);
+        c->callback([o] {
+            guarded([&] {
+                o->p.base = parse_addr(o->base, "base");
+                save(o->out, gen_fork_sweep(o->p));
+            });
+        });
+    }
+    {
+        struct Opts {
+            SnapshotParams p;
+            double chunk_mib = 1.0;
+            std::string base = "0x100000000000";
+            OutputOpts out;
+        };
+        auto o = std::make_shared<Opts>();
+        auto* c = gen->add_subcommand("snapshot", "Redis-style snapshot: child scans, parent keeps writing");
+        c->add_option("--dataset", o->p.dataset_gib, "Dataset size in GiB")->capture_default_str();
+        c->add_option("--chunk-mib", o->chunk_mib, "Bytes the child reads per r op, in MiB (4 KiB multiple)")
+            ->capture_default_str();
+        c->add_option("--writes-per-chunk", o->p.writes_per_chunk, "Parent page writes per chunk scanned")
+            ->capture_default_str();
+        c->add_option("--seed", o->p.seed, "Random seed")->capture_default_str();
+        c->add_option("--base", o->base, "Base address")->capture_default_str();
+        add_output(c, o->out);
+        c->callback([o] {
+            guarded([&] {
+                o->p.base = parse_addr(o->base, "base");
+                o->p.chunk_bytes = static_cast<std::uint64_t>(o->chunk_mib * static_cast<double>(kMiB));
+                save(o->out, gen_snapshot(o->p));
+            });
+        });
+    }
+    {
+        struct Opts {
+            FuzzLoopParams p;
+            std::string base = "0x100000000000";
+            OutputOpts out;
+        };
+        auto o = std::make_shared<Opts>();
+        auto* c = gen->add_subcommand("fuzz-loop", "Fuzzing loop: fork, child touches K random pages, exit");
+        c->add_option("--parent", o->p.parent_gib, "Populated parent memory in GiB")->capture_default_str();
+        c->add_option("--iterations", o->p.iterations, "Forks")->capture_default_str();
+        c->add_option("--pages", o->p.pages, "Random page accesses per child")->capture_default_str();
+        c->add_option("--write-fraction", o->p.write_fraction, "Fraction of accesses that write")
+            ->check(CLI::Range(0.0, 1.0))
+            ->capture_default_str();
+        c->add_option("--seed", o->p.seed, "Random seed")->capture_default_str();
+        c->add_option("--base", o->base, "Base address")->capture_default_str();
+        add_output(c, o->out);
+        c->callback([o] {
+            guarded([&] {
+                o->p.base = parse_addr(o->base, "base");
+                save(o->out, gen_fuzz_loop(o->p));
+            });
+        });
+    }
+    {
+        struct Opts {
+            UnitTestParams p;
+            std::string base = "0x100000000000";
+            OutputOpts out;
+        };
+        auto o = std::make_shared<Opts>();
+        auto* c = gen->add_subcommand("unit-test", "Unit tests in forked children over a populated parent");
+        c->add_option("--parent", o->p.parent_gib, "Populated parent memory in GiB")->capture_default_str();
+        c->add_option("--tests", o->p.tests, "Tests (forks)")->capture_default_str();
+        c->add_option("--working-set", o->p.working_set_pages, "Pages each test reads")->capture_default_str();
+        c->add_option("--writes", o->p.writes, "Page writes per test in its working set")->capture_default_str();
+        c->add_option("--scratch", o->p.scratch_pages, "Pages each test maps and writes (below base)")
+            ->capture_default_str();
+        c->add_option("--seed", o->p.seed, "Random seed")->capture_default_str();
+        c->add_option("--base", o->base, "Base address")->capture_default_str();
+        add_output(c, o->out);
+        c->callback([o] {
+            guarded([&] {
+                o->p.base = parse_addr(o->base, "base");
+                save(o->out, gen_unit_test(o->p));
+            });
+        });
+    }
+    {
+        struct Opts {
+            RandomParams p;
+            double window_mib = 64;
+            double heap_mib = 4;
+            bool no_exit = false;
+            OutputOpts out;
+        };
+        auto o = std::make_shared<Opts>();
+        auto* c = gen->add_subcommand("random", "Random multi-process program using every op");
+        c->add_option("--seed", o->p.seed, "Random seed")->capture_default_str();
+        c->add_option("--ops", o->p.ops, "Ops before the final exits")->capture_default_str();
+        c->add_option("--max-live", o->p.max_live, "Live processes at once")->capture_default_str();
+        c->add_option("--max-procs", o->p.max_procs, "Processes ever created")->capture_default_str();
+        c->add_option("--window-mib", o->window_mib, "mmap window in MiB")->capture_default_str();
+        c->add_option("--heap-mib", o->heap_mib, "brk heap window in MiB")->capture_default_str();
+        c->add_option("--max-map-pages", o->p.max_map_pages, "Largest mapping op in pages")->capture_default_str();
+        c->add_option("--max-access-pages", o->p.max_access_pages, "Largest r/w op in pages")
+            ->capture_default_str();
+        c->add_flag("--no-exit", o->no_exit, "Do not end with every process exiting");
+        add_output(c, o->out);
+        c->callback([o] {
+            guarded([&] {
+                auto pages = [](double mib) {
+                    return static_cast<std::uint64_t>(mib * static_cast<double>(kMiB)) / kPageSize * kPageSize;
+                };
+                o->p.window_bytes = pages(o->window_mib);
+                o->p.heap_bytes = pages(o->heap_mib);
+                o->p.exit_all = !o->no_exit;
+                save(o->out, gen_random(o->p));
+            });
+        });
+    }
+}
+
+void add_convert(CLI::App& app) {
+    struct Opts {
+        std::string in;
+        std::string out;
+        std::string to = "binary";
+        bool zstd = false;
+    };
+    auto o = std::make_shared<Opts>();
+    auto* c = app.add_subcommand("convert", "Convert a trace between text and binary, with or without zstd");
+    c->add_option("IN", o->in, "Input trace (any form)")->required();
+    c->add_option("-o,--output", o->out, "Output file")->required();
+    c->add_option("--to", o->to, "Output form")->check(CLI::IsMember({"text", "binary"}))->capture_default_str();
+    c->add_flag("--zstd", o->zstd, "Compress the output with zstd");
+    c->callback([o] {
+        guarded([&] {
+            Trace t = load_trace(o->in);
+            save_trace(o->out, t, o->to == "text" ? Format::Text : Format::Binary, o->zstd);
+        });
+    });
+}
+
+void add_check(CLI::App& app) {
+    auto files = std::make_shared<std::vector<std::string>>();
+    auto* c = app.add_subcommand("check", "Parse and validate traces, print op counts");
+    c->add_option("TRACE", *files, "Traces (any form)")->required();
+    c->callback([files] {
+        bool failed = false;
+        for (const auto& f : *files) {
+            try {
+                TraceReader r(f);
+                Trace t;
+                std::vector<Op> batch;
+                OpCounts total;
+                total.processes = 1;
+                std::uint64_t nops = 0;
+                while (r.next(batch)) {
+                    t.ops = std::move(batch);
+                    OpCounts c1 = count_ops(t);
+                    for (int k = 0; k < kOpKindCount; ++k) {
+                        total.by_kind[k] += c1.by_kind[k];
+                    }
+                    total.pages_read += c1.pages_read;
+                    total.pages_written += c1.pages_written;
+                    total.processes += c1.processes - 1;
+                    nops += t.ops.size();
+                    batch = std::move(t.ops);
+                }
+                std::string kinds;
+                for (int k = 0; k < kOpKindCount; ++k) {
+                    if (total.by_kind[k] != 0) {
+                        kinds += fmt::format(" {}={}", op_name(static_cast<OpKind>(k)), total.by_kind[k]);
+                    }
+                }
+                std::cout << fmt::format("{}: ok, {}{}, {} ops, {} processes, {} labels, pages read {}, written {};{}\n",
+                                         f, r.format() == Format::Binary ? "binary" : "text",
+                                         r.compressed() ? "+zstd" : "", nops, total.processes, r.labels().size(),
+                                         total.pages_read, total.pages_written, kinds);
+            } catch (const TraceError& e) {
+                std::cerr << e.what() << '\n';
+                failed = true;
+            } catch (const std::exception& e) {
+                std::cerr << f << ": error: " << e.what() << '\n';
+                failed = true;
+            }
+        }
+        if (failed) {
+            std::exit(2);
+        }
+    });
+}
+
+void add_import(CLI::App& app) {
+    auto* imp = app.add_subcommand("import", "Import traces from other tools");
+    imp->require_subcommand(1);
+    struct Opts {
+        std::string log;
+        LackeyOptions lo;
+        OutputOpts out;
+    };
+    auto o = std::make_shared<Opts>();
+    auto* c = imp->add_subcommand("lackey", "Convert a valgrind --tool=lackey --trace-mem=yes log (pid 1)");
+    c->add_option("LOG", o->log, "Lackey log file")->required();
+    c->add_flag("--instructions", o->lo.instructions_as_reads, "Treat I (instruction fetch) lines as reads");
+    c->add_flag("--lenient", o->lo.lenient, "Skip lines that are not lackey records instead of failing");
+    add_output(c, o->out);
+    c->callback([o] {
+        guarded([&] {
+            std::ifstream in(o->log);
+            if (!in) {
+                throw TraceError(o->log, 0, "cannot open");
+            }
+            Trace t = import_lackey(in, o->log, o->lo);
+            save(o->out, t);
+        });
+    });
+}
+
+} // namespace
+
+void add_trace_commands(CLI::App& app) {
+    add_gen(app);
+    add_convert(app);
+    add_check(app);
+    add_import(app);
+}
+
+} // namespace odf::trace
