@@ -2,6 +2,7 @@
 #include "detail.hpp"
 #include "odf/trace/format.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <fmt/format.h>
 #include <ostream>
@@ -136,6 +137,7 @@ class BinaryDecoder final : public Decoder {
             fail("unsupported binary flags");
         }
         remaining_ = varint();
+        total_ = remaining_;
         std::uint64_t nlabels = varint();
         if (nlabels > (1U << 28)) {
             fail("bad label count");
@@ -159,7 +161,6 @@ class BinaryDecoder final : public Decoder {
     }
 
     bool next(std::vector<Op>& out, std::size_t max_ops) override {
-        out.clear();
         if (remaining_ == 0) {
             if (pos_ < end_ || fill() > 0) {
                 fail("trailing bytes after the last op");
@@ -167,19 +168,22 @@ class BinaryDecoder final : public Decoder {
             return false;
         }
         std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, max_ops));
-        out.resize(n);
+        std::size_t base = out.size();
+        out.resize(base + n);
+        Op* ops = out.data() + base;
         for (std::size_t i = 0; i < n; ++i) {
             if (end_ - pos_ < kMaxOpBytes && !eof_) {
                 fill();
             }
-            decode(out[i]);
-            validator_.check(out[i], labels_.size());
+            decode(ops[i]);
+            validator_.check(ops[i], labels_.size());
         }
         remaining_ -= n;
         return true;
     }
 
     [[nodiscard]] const std::vector<std::string>& labels() const override { return labels_; }
+    [[nodiscard]] std::uint64_t op_count_hint() const override { return total_; }
 
   private:
     static constexpr std::size_t kChunk = 1U << 20;
@@ -305,6 +309,7 @@ class BinaryDecoder final : public Decoder {
     std::uint64_t consumed_ = 0;
     bool eof_ = false;
     std::uint64_t remaining_ = 0;
+    std::uint64_t total_ = 0;
     std::vector<std::string> labels_;
     std::uint32_t pid_ = 1;
     std::uint64_t line_ = 1;
@@ -324,9 +329,8 @@ Trace decode_all_binary(std::unique_ptr<detail::ByteSource> src, const std::stri
     auto dec = detail::make_binary_decoder(std::move(src), name);
     Trace t;
     t.source = name;
-    std::vector<Op> batch;
-    while (dec->next(batch, 1U << 16)) {
-        t.ops.insert(t.ops.end(), batch.begin(), batch.end());
+    t.ops.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(dec->op_count_hint(), 1ULL << 28)));
+    while (dec->next(t.ops, 1U << 16)) {
     }
     t.labels = dec->labels();
     return t;

@@ -61,8 +61,11 @@ std::string read_prefix(ByteSource& src, std::size_t n);
 class Decoder {
   public:
     virtual ~Decoder() = default;
+    // Appends up to max_ops next ops to `out`; returns false (appending nothing) at the end.
     virtual bool next(std::vector<Op>& out, std::size_t max_ops) = 0;
     [[nodiscard]] virtual const std::vector<std::string>& labels() const = 0;
+    // Ops in the whole trace if known up front (binary form), else 0.
+    [[nodiscard]] virtual std::uint64_t op_count_hint() const { return 0; }
 };
 
 std::unique_ptr<Decoder> make_text_decoder(std::unique_ptr<ByteSource> src, const std::string& name);

@@ -3,6 +3,7 @@
 
 #include "detail.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <fmt/format.h>
 #include <fstream>
@@ -130,8 +131,13 @@ TraceReader::TraceReader(std::istream& in, const std::string& name) : impl_(std:
 
 TraceReader::~TraceReader() = default;
 
-bool TraceReader::next(std::vector<Op>& out, std::size_t max_ops) { return impl_->decoder->next(out, max_ops); }
+bool TraceReader::next(std::vector<Op>& out, std::size_t max_ops) {
+    out.clear();
+    return impl_->decoder->next(out, max_ops);
+}
+bool TraceReader::append(std::vector<Op>& out, std::size_t max_ops) { return impl_->decoder->next(out, max_ops); }
 const std::vector<std::string>& TraceReader::labels() const { return impl_->decoder->labels(); }
+std::uint64_t TraceReader::op_count_hint() const { return impl_->decoder->op_count_hint(); }
 Format TraceReader::format() const { return impl_->format; }
 bool TraceReader::compressed() const { return impl_->compressed; }
 const std::string& TraceReader::name() const { return impl_->name; }
@@ -140,14 +146,9 @@ namespace {
 Trace read_all(TraceReader& r) {
     Trace t;
     t.source = r.name();
-    std::vector<Op> batch;
-    while (r.next(batch, 1U << 18)) {
-        if (t.ops.empty()) {
-            t.ops = std::move(batch);
-            batch = {};
-        } else {
-            t.ops.insert(t.ops.end(), batch.begin(), batch.end());
-        }
+    // A corrupt count fails while decoding; cap the up-front reservation anyway.
+    t.ops.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(r.op_count_hint(), 1ULL << 28)));
+    while (r.append(t.ops, 1U << 16)) {
     }
     t.labels = r.labels();
     return t;

@@ -137,9 +137,9 @@ class TextDecoder final : public Decoder {
     }
 
     bool next(std::vector<Op>& out, std::size_t max_ops) override {
-        out.clear();
+        const std::size_t base = out.size();
         std::string_view line;
-        while (out.size() < max_ops && next_line(line)) {
+        while (out.size() - base < max_ops && next_line(line)) {
             ++lineno_;
             if (lineno_ == 1) {
                 check_header(line);
@@ -151,10 +151,10 @@ class TextDecoder final : public Decoder {
                 out.push_back(op);
             }
         }
-        if (out.empty() && lineno_ == 0) {
+        if (out.size() == base && lineno_ == 0) {
             throw TraceError(name_, 1, fmt::format("missing header '{}' (empty file)", kTextHeader));
         }
-        return !out.empty();
+        return out.size() != base;
     }
 
     [[nodiscard]] const std::vector<std::string>& labels() const override { return labels_; }
@@ -387,9 +387,7 @@ namespace {
 Trace decode_all(detail::Decoder& dec, const std::string& name) {
     Trace t;
     t.source = name;
-    std::vector<Op> batch;
-    while (dec.next(batch, 1U << 16)) {
-        t.ops.insert(t.ops.end(), batch.begin(), batch.end());
+    while (dec.next(t.ops, 1U << 16)) {
     }
     t.labels = dec.labels();
     return t;

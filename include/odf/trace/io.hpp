@@ -25,8 +25,12 @@ class TraceReader {
 
     // Replaces `out` with up to `max_ops` next ops; returns false (and leaves `out` empty) at the end of the trace.
     bool next(std::vector<Op>& out, std::size_t max_ops = 1U << 16);
+    // Appends up to `max_ops` next ops to `out`; returns false (appending nothing) at the end.
+    bool append(std::vector<Op>& out, std::size_t max_ops = 1U << 16);
     // Labels known so far: all of them for the binary form, those seen so far for the text form.
     [[nodiscard]] const std::vector<std::string>& labels() const;
+    // Ops in the whole trace if the form says so up front (binary), else 0.
+    [[nodiscard]] std::uint64_t op_count_hint() const;
     [[nodiscard]] Format format() const;
     [[nodiscard]] bool compressed() const;
     [[nodiscard]] const std::string& name() const;
