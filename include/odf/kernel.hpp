@@ -1,0 +1,172 @@
+// The modelled kernel memory manager: processes, page tables in simulated frames, fork in every mode, the page-fault
+// handler and the VMA operations. Function names follow Linux 6.1's mm/ so a kernel reader finds each concept.
+//
+// Contract for all public operations: `pid` names a live process (the Simulator checks); costs are charged to the
+// process doing the operation; page refcount == mapcount + pincount (+1 for a shmem page held by its object);
+// a PTE table's refcount == number of PMD entries pointing at it. Operations the kernel would refuse return
+// false and change nothing.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "odf/cost_model.hpp"
+#include "odf/mm.hpp"
+#include "odf/phys_mem.hpp"
+
+namespace odf {
+
+struct KernelConfig {
+    ForkMode mode = ForkMode::Classic;
+    std::uint64_t phys_frames = (64ULL << 30) >> kPageShift; // 64 GiB
+    CostModel costs = CostModel::defaults();
+};
+
+// Result of one page access.
+struct AccessResult {
+    bool ok = false;        // false: SIGSEGV
+    std::uint64_t value = 0; // the tag read (or written)
+};
+
+class Kernel {
+  public:
+    explicit Kernel(KernelConfig cfg);
+    ~Kernel();
+    Kernel(const Kernel&) = delete;
+    Kernel& operator=(const Kernel&) = delete;
+
+    [[nodiscard]] ForkMode mode() const { return cfg_.mode; }
+    [[nodiscard]] const CostModel& costs() const { return cfg_.costs; }
+    [[nodiscard]] PhysMem& phys() { return phys_; }
+    [[nodiscard]] const PhysMem& phys() const { return phys_; }
+    [[nodiscard]] Mm* mm(std::uint32_t pid);
+    [[nodiscard]] const Mm* mm(std::uint32_t pid) const;
+    [[nodiscard]] const Mm* mm_by_id(std::uint32_t id) const;
+    [[nodiscard]] const std::unordered_map<std::uint32_t, std::unique_ptr<Mm>>& processes() const { return procs_; }
+    [[nodiscard]] const std::unordered_map<std::uint32_t, ShmemObject>& shmem_objects() const { return shmem_; }
+    // Counters of processes that have exited (their totals are kept for the report).
+    [[nodiscard]] const Counters& retired() const { return retired_; }
+
+    Mm& create_process(std::uint32_t pid);
+    void fork(std::uint32_t parent, std::uint32_t child); // dup_mmap
+    void exit(std::uint32_t pid);                         // exit_mmap + release
+    void exec(std::uint32_t pid);                         // a new, empty mm
+
+    bool mmap(std::uint32_t pid, std::uint64_t addr, std::uint64_t len, std::uint8_t prot, bool shared);
+    bool munmap(std::uint32_t pid, std::uint64_t addr, std::uint64_t len);
+    bool mprotect(std::uint32_t pid, std::uint64_t addr, std::uint64_t len, std::uint8_t prot);
+    bool madvise_dontneed(std::uint32_t pid, std::uint64_t addr, std::uint64_t len);
+    bool mremap(std::uint32_t pid, std::uint64_t old_addr, std::uint64_t old_len, std::uint64_t new_addr,
+                std::uint64_t new_len);
+    bool brk(std::uint32_t pid, std::uint64_t addr);
+    // Long-term pin of every page; returns the address of the page that failed, if any.
+    std::optional<std::uint64_t> pin(std::uint32_t pid, std::uint64_t addr, std::uint64_t len);
+    // Returns false if some page in the range was not pinned by this process (those pages are skipped).
+    bool unpin(std::uint32_t pid, std::uint64_t addr, std::uint64_t len);
+
+    // One access of the first word of the page containing va. A write stores `tag`.
+    AccessResult access(Mm& mm, std::uint64_t va, bool write, std::uint64_t tag);
+
+    // The entry mapping va at `level` in mm's tables, or nullptr if an upper level is missing (for tests/tools).
+    [[nodiscard]] const Pte* lookup(const Mm& mm, std::uint64_t va, Level level) const;
+
+  private:
+    // --- page tables (pgtable.cpp)
+    Pte* pmd_offset(Mm& mm, std::uint64_t addr, bool alloc); // allocates PUD and PMD tables when alloc
+    Pte* pte_offset(Pte& pmd, std::uint64_t addr) { return &phys_.table(pmd.pfn())[VirtAddr{addr}.pte_index()]; }
+    Pfn alloc_table(Mm& mm, FrameKind kind);
+    void free_table(Mm& mm, Pfn pfn, bool charged);
+    void pte_alloc(Mm& mm, Pte& pmd);
+    void free_pgtables(Mm& mm, std::uint64_t start, std::uint64_t end);
+    void free_all_pgtables(Mm& mm);
+    [[nodiscard]] bool range_has_vma(const Mm& mm, std::uint64_t start, std::uint64_t end) const;
+    [[nodiscard]] std::int64_t anon_pages_in(Pfn table) const;
+
+    // --- pages (page.cpp)
+    Pfn alloc_anon_page(Mm& mm, std::uint64_t tag, bool zero);
+    void get_page(Pfn pfn) { ++phys_.frame(pfn).refcount; }
+    void put_page(Pfn pfn);
+    void page_remove_rmap(Pfn pfn) { --phys_.frame(pfn).mapcount; }
+    void charge(Cost c, std::uint64_t n = 1) { acct_->ops[static_cast<int>(c)] += n; }
+    void flush_tlb_range(Mm& mm, std::uint64_t start, std::uint64_t end);
+    void flush_tlb_mm(Mm& mm);
+    std::uint32_t new_anon_vma() { return ++next_anon_vma_; }
+
+    // --- fork (fork.cpp)
+    void dup_mmap(Mm& parent, Mm& child);
+    void copy_page_range(Mm& dst, Mm& src, const Vma& vma);
+    void copy_pud_range(Mm& dst, Mm& src, const Vma& vma, std::uint64_t addr, std::uint64_t end);
+    void copy_pmd_range(Mm& dst, Mm& src, const Vma& vma, std::uint64_t addr, std::uint64_t end);
+    void copy_pte_range(Mm& dst, Mm& src, const Vma& vma, Pte& dst_pmd, Pte& src_pmd, std::uint64_t addr,
+                        std::uint64_t end);
+    // Copies one present PTE as copy_present_pte does; returns 1 if dst now maps an anon page.
+    int copy_present_pte(const Vma* vma, Pte& dst, Pte& src);
+    void copy_huge_pmd(Mm& dst, Mm& src, Pte& dst_pmd, Pte& src_pmd);
+
+    // --- ODF: shared PTE tables (cow_pte.cpp)
+    [[nodiscard]] bool is_cow_pte(const Pte& pmd) const;
+    [[nodiscard]] bool cow_pte_eligible(const Mm& src, const Vma& vma, const Pte& pmd, std::uint64_t addr) const;
+    void share_pte_table(Mm& dst, Mm& src, Pte& dst_pmd, Pte& src_pmd);
+    void break_cow_pte(Mm& mm, Pte& pmd, std::uint64_t addr);
+    void drop_cow_pte(Mm& mm, Pte& pmd);
+    void break_cow_pte_range(Mm& mm, std::uint64_t start, std::uint64_t end);
+
+    // --- faults (memory.cpp)
+    void handle_mm_fault(Mm& mm, Vma& vma, std::uint64_t addr, bool write);
+    void handle_pte_fault(Mm& mm, Vma& vma, Pte& pte, std::uint64_t addr, bool write);
+    void do_anonymous_page(Mm& mm, Vma& vma, Pte& pte, bool write);
+    void do_shmem_fault(Mm& mm, Vma& vma, Pte& pmd, std::uint64_t addr, bool write);
+    void do_wp_page(Mm& mm, Vma& vma, Pte& pte, std::uint64_t addr);
+    void do_huge_pmd_anonymous_page(Mm& mm, Vma& vma, Pte& pmd, bool write);
+    void do_huge_pmd_wp_page(Mm& mm, Vma& vma, Pte& pmd, std::uint64_t addr);
+    void split_huge_pmd(Mm& mm, Pte& pmd, std::uint64_t addr);
+    [[nodiscard]] bool thp_suitable(const Vma& vma, std::uint64_t addr) const;
+    Pfn shmem_get_page(Vma& vma, std::uint64_t addr, bool create);
+
+    // --- zap (zap.cpp)
+    enum class ZapKind : std::uint8_t { Unmap, DontNeed, Exit };
+    void unmap_page_range(Mm& mm, const Vma& vma, std::uint64_t addr, std::uint64_t end, ZapKind kind);
+    void zap_pud_range(Mm& mm, const Vma& vma, Pte& pgd, std::uint64_t addr, std::uint64_t end, ZapKind kind);
+    void zap_pmd_range(Mm& mm, const Vma& vma, Pte& pud, std::uint64_t addr, std::uint64_t end, ZapKind kind);
+    void zap_pte_range(Mm& mm, Pte& pmd, std::uint64_t addr, std::uint64_t end);
+    void zap_huge_pmd(Mm& mm, Pte& pmd);
+    void release_pte_table_pages(Pfn table);
+
+    // --- VMAs (mmap.cpp)
+    void split_vma(Mm& mm, std::uint64_t at);
+    void vma_merge_around(Mm& mm, std::uint64_t start, std::uint64_t end);
+    void do_munmap(Mm& mm, std::uint64_t start, std::uint64_t end);
+    void insert_vma(Mm& mm, const Vma& v);
+    void release_vma(Mm& mm, const Vma& v);
+    void change_protection(Mm& mm, Vma& vma, std::uint64_t start, std::uint64_t end);
+    void move_page_tables(Mm& mm, std::uint64_t old_addr, std::uint64_t new_addr, std::uint64_t len);
+    void exit_mm(Mm& mm);
+
+    // --- access path (access.cpp)
+    struct Walk {
+        Pte* leaf = nullptr; // the PTE (or huge PMD) that maps the page, if present
+        bool present = false;
+        bool writable = false;
+        bool huge = false;
+        std::uint64_t pfn = 0; // 4 KiB frame of the page
+    };
+    Walk walk(Mm& mm, std::uint64_t va, bool charge_steps);
+
+    KernelConfig cfg_;
+    PhysMem phys_;
+    std::unordered_map<std::uint32_t, std::unique_ptr<Mm>> procs_;
+    std::unordered_map<std::uint32_t, Mm*> by_id_;
+    std::unordered_map<std::uint32_t, ShmemObject> shmem_;
+    std::uint32_t next_mm_id_ = 0;
+    std::uint32_t next_anon_vma_ = 0;
+    std::uint32_t next_shmem_ = 0;
+    Counters* acct_ = nullptr;
+    Counters retired_;
+    friend class InvariantChecker;
+};
+
+} // namespace odf

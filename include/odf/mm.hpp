@@ -1,0 +1,67 @@
+// Address spaces: VMAs (vm_area_struct), the mm (mm_struct) and its counters, and shmem objects.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "odf/pte.hpp"
+#include "odf/stats.hpp"
+#include "odf/tlb.hpp"
+
+namespace odf {
+
+enum class ForkMode : std::uint8_t { Classic, Odf, OdfPaper, CowPteV3, Thp };
+inline constexpr int kForkModeCount = 5;
+[[nodiscard]] std::string_view mode_name(ForkMode m);
+[[nodiscard]] std::optional<ForkMode> parse_mode(std::string_view s);
+// Modes that share PTE tables at fork.
+[[nodiscard]] constexpr bool shares_tables(ForkMode m) {
+    return m == ForkMode::Odf || m == ForkMode::OdfPaper || m == ForkMode::CowPteV3;
+}
+
+struct Vma {
+    std::uint64_t start = 0;
+    std::uint64_t end = 0;
+    std::uint8_t prot = 0; // PROT_READ 1, PROT_WRITE 2, PROT_EXEC 4
+    bool shared = false;   // anonymous shared (shmem); otherwise anonymous private
+    bool heap = false;     // the brk heap
+    std::uint32_t anon_vma = 0; // 0: none yet (no anonymous fault taken)
+    std::uint32_t shmem = 0;    // shared: the shmem object
+    std::uint64_t pgoff = 0;    // shared: page offset of `start` in the object
+
+    [[nodiscard]] bool readable() const { return prot != 0; }
+    [[nodiscard]] bool writable() const { return (prot & 2) != 0; }
+    [[nodiscard]] std::uint64_t pages() const { return (end - start) >> kPageShift; }
+};
+
+struct ShmemObject {
+    std::vector<std::uint64_t> pages; // pfn + 1 per page index; 0 is a hole
+    int users = 0;                    // VMAs mapping the object
+};
+
+struct Mm {
+    Mm(std::uint32_t id_, std::uint32_t pid_, const TlbGeometry& g) : id(id_), pid(pid_), tlb(g) {}
+
+    std::uint32_t id;  // never reused: identifies the owner of a shared PTE table
+    std::uint32_t pid; // trace pid
+    Pfn pgd{};
+    std::map<std::uint64_t, Vma> vmas; // by start address
+    std::int64_t rss_anon = 0;         // pages (MM_ANONPAGES)
+    std::int64_t rss_shmem = 0;        // pages (MM_SHMEMPAGES)
+    std::int64_t pgtables_bytes = 0;   // VmPTE: PUD, PMD and PTE tables charged to this mm
+    bool has_heap = false;
+    std::uint64_t heap_start = 0;
+    std::uint64_t brk = 0;
+    std::multimap<std::uint64_t, std::uint64_t> pins; // vpn -> pfn of each FOLL_PIN reference this process holds
+    Tlb tlb;
+    Counters stats;
+
+    // The VMA containing addr, or nullptr.
+    [[nodiscard]] Vma* find_vma(std::uint64_t addr);
+    [[nodiscard]] const Vma* find_vma(std::uint64_t addr) const;
+};
+
+} // namespace odf

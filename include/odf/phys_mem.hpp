@@ -1,0 +1,121 @@
+// Simulated physical memory: 4 KiB frames with Linux-like descriptors (struct page), and the contents of the
+// frames that hold page tables. Data frames carry a 64-bit content tag instead of 4 KiB of data.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <cstdlib>
+#include <deque>
+#include <memory>
+#include <stdexcept>
+#include <vector>
+
+#include "odf/pte.hpp"
+#include "odf/types.hpp"
+
+namespace odf {
+
+enum class FrameKind : std::uint8_t {
+    Free = 0,
+    Anon,      // anonymous private data page
+    AnonHuge,  // head frame of a 2 MiB anonymous page (the 511 frames after it belong to it)
+    Shmem,     // page of a shared anonymous mapping (a shmem object holds one reference)
+    ZeroPage,  // the shared zero page
+    HugeZero,  // head frame of the huge zero page
+    PteTable,  // level 1
+    PmdTable,  // level 2
+    PudTable,  // level 3
+    PgdTable,  // level 4
+};
+
+[[nodiscard]] constexpr bool is_table(FrameKind k) {
+    return k == FrameKind::PteTable || k == FrameKind::PmdTable || k == FrameKind::PudTable ||
+           k == FrameKind::PgdTable;
+}
+
+// Frame flags.
+enum FrameFlag : std::uint8_t {
+    kAnonExclusive = 1, // PG_anon_exclusive: the page is mapped by exactly one process and may be reused
+    kTableExclusive = 2, // ODF: COW_PTE_OWNER_EXCLUSIVE: the table held a pinned page; never shared at fork
+};
+
+// struct page, reduced to what fork and the fault path read. All-zero is a free frame.
+struct Frame {
+    std::uint64_t tag;      // data: content tag; PTE table: owning mm id (0: no owner)
+    std::int32_t refcount;  // data: mappings + pins (+1 page cache for shmem); tables: PMD entries pointing here
+    std::int32_t mapcount;  // data: page-table entries mapping it (a shared PTE table counts once)
+    std::uint32_t slot;     // tables: index of the table's contents in PhysMem's table store
+    std::uint16_t pincount; // FOLL_PIN references (included in refcount)
+    FrameKind kind;
+    std::uint8_t flags;
+};
+static_assert(sizeof(Frame) == 24);
+
+using Table = std::array<Pte, kPtrsPerTable>;
+
+class OutOfMemory : public std::runtime_error {
+  public:
+    OutOfMemory() : std::runtime_error("out of simulated physical memory") {}
+};
+
+// Contract: frames are handed out zeroed (kind set by the caller); free() requires refcount 0.
+// Descriptors live in a calloc'd array so that untouched frames cost no host memory.
+class PhysMem {
+  public:
+    explicit PhysMem(std::uint64_t frames);
+
+    [[nodiscard]] Frame& frame(Pfn pfn) { return frames_[pfn.value]; }
+    [[nodiscard]] const Frame& frame(Pfn pfn) const { return frames_[pfn.value]; }
+    [[nodiscard]] std::uint64_t total_frames() const { return total_; }
+    [[nodiscard]] std::uint64_t used_frames() const { return used_; }
+    [[nodiscard]] std::uint64_t used_table_frames() const { return tables_used_; }
+    [[nodiscard]] std::uint64_t peak_table_frames() const { return tables_peak_; }
+    [[nodiscard]] Pfn zero_page() const { return Pfn{0}; }
+    [[nodiscard]] Pfn huge_zero_page() const { return huge_zero_; }
+    [[nodiscard]] std::uint64_t reserved_frames() const { return 1 + kHugePages; }
+
+    // Throws OutOfMemory.
+    Pfn alloc_data(FrameKind kind);
+    Pfn alloc_huge();
+    Pfn alloc_table(FrameKind kind);
+    void free(Pfn pfn);
+    // split_huge_page(): the 512 frames of a huge page become independent 4 KiB anon frames.
+    void convert_huge_to_small(Pfn head);
+
+    [[nodiscard]] Table& table(Pfn pfn) { return store_[frames_[pfn.value].slot]; }
+    [[nodiscard]] const Table& table(Pfn pfn) const { return store_[frames_[pfn.value].slot]; }
+
+    // Visit every frame that is not free (for the invariant checker).
+    template <typename F>
+    void for_each_used(F&& f) const {
+        for (std::uint64_t i = 0; i < high_water_; ++i) {
+            if (frames_[i].kind != FrameKind::Free) {
+                f(Pfn{i}, frames_[i]);
+            }
+        }
+        for (std::uint64_t i = huge_low_; i < total_; ++i) {
+            if (frames_[i].kind != FrameKind::Free) {
+                f(Pfn{i}, frames_[i]);
+            }
+        }
+    }
+
+  private:
+    struct FreeDeleter {
+        void operator()(Frame* p) const { std::free(p); }
+    };
+    std::unique_ptr<Frame[], FreeDeleter> frames_;
+    std::uint64_t total_;
+    std::uint64_t high_water_ = 0; // small frames come from [0, high_water_)
+    std::uint64_t huge_low_;       // huge frames come from [huge_low_, total_), 2 MiB aligned
+    std::vector<std::uint32_t> free_small_;
+    std::vector<std::uint64_t> free_huge_;
+    std::deque<Table> store_; // deque: references stay valid when it grows
+    std::vector<std::uint32_t> free_slots_;
+    std::uint64_t used_ = 0;
+    std::uint64_t tables_used_ = 0;
+    std::uint64_t tables_peak_ = 0;
+    Pfn huge_zero_{};
+};
+
+} // namespace odf

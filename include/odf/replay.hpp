@@ -1,0 +1,43 @@
+// Side-by-side replay of one trace under several fork modes, and the report formats.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "odf/simulator.hpp"
+
+namespace odf {
+
+struct ModeResult {
+    ForkMode mode = ForkMode::Classic;
+    Counters totals;
+    std::vector<double> fork_cycles;
+    std::uint64_t peak_pgtable_bytes = 0;
+    std::uint64_t peak_rss_pages = 0;
+    std::map<std::uint32_t, ProcessSummary> processes;
+};
+
+struct ReplayOptions {
+    std::vector<ForkMode> modes;
+    SimConfig sim;               // mode is overwritten per run
+    std::string observe_dir;     // non-empty: write <dir>/<mode>.jsonl observation logs (docs/DIFFTEST.md)
+    bool progress = false;       // a progress bar on stderr
+};
+
+// Throws SimError (divergence) and std::runtime_error (I/O).
+[[nodiscard]] std::vector<ModeResult> replay(const trace::Trace& t, const ReplayOptions& opt);
+
+struct Percentiles {
+    double p50 = 0;
+    double p99 = 0;
+    double max = 0;
+};
+[[nodiscard]] Percentiles percentiles(std::vector<double> v);
+
+[[nodiscard]] std::string format_table(const std::string& title, const std::vector<ModeResult>& r, const CostModel& m,
+                                       bool per_process);
+[[nodiscard]] std::string format_json(const std::string& title, const std::vector<ModeResult>& r, const CostModel& m);
+[[nodiscard]] std::string format_csv(const std::string& title, const std::vector<ModeResult>& r, const CostModel& m);
+
+} // namespace odf

@@ -1,0 +1,87 @@
+// Replays odf-trace operations on the modelled kernel, with the oracle and the invariant checker on request.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "odf/kernel.hpp"
+#include "odf/oracle.hpp"
+#include "odf/trace.hpp"
+
+namespace odf {
+
+// The model diverged from the oracle or broke an invariant: names the operation, process, address and values.
+class SimError : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+// Receives what a run observes (docs/DIFFTEST.md). Default implementations ignore everything.
+class Observer {
+  public:
+    virtual ~Observer() = default;
+    virtual void on_op(const trace::Op& /*op*/, std::uint64_t /*minflt*/) {}
+    virtual void on_read(const trace::Op& /*op*/, std::uint64_t /*hash*/, std::uint64_t /*pages*/) {}
+    virtual void on_segv(const trace::Op& /*op*/, std::uint64_t /*addr*/) {}
+    virtual void on_pinfail(const trace::Op& /*op*/, std::uint64_t /*addr*/) {}
+    virtual void on_mark(const trace::Op& /*op*/, std::uint32_t /*pid*/, const Mm& /*mm*/) {}
+    virtual void on_exit(const trace::Op& /*op*/, const Mm& /*mm*/) {}
+};
+
+struct SimConfig {
+    KernelConfig kernel;
+    bool check = false;              // oracle on every read, invariants every `check_every` ops and at the end
+    std::uint64_t check_every = 1;   // with check: run the invariant checker after every N-th op
+};
+
+// A process's totals, kept when it exits.
+struct ProcessSummary {
+    std::uint32_t pid = 0;
+    Counters stats;
+    std::int64_t rss_anon_pages = 0;  // at exit (or at the end of the trace)
+    std::int64_t vmpte_bytes = 0;
+};
+
+class Simulator {
+  public:
+    explicit Simulator(SimConfig cfg);
+
+    // Contract: ops come from a validated trace (pids alive, child pids new). Throws SimError on divergence.
+    void apply(const trace::Op& op, const trace::Trace& t);
+    void run(const trace::Trace& t);
+    // Exit every live process (recording their summaries) and check that nothing leaked.
+    void finish(const trace::Trace& t);
+
+    void set_observer(Observer* o) { observer_ = o; }
+    [[nodiscard]] Kernel& kernel() { return kernel_; }
+    [[nodiscard]] const Kernel& kernel() const { return kernel_; }
+    [[nodiscard]] const std::vector<double>& fork_cycles() const { return fork_cycles_; }
+    [[nodiscard]] const std::map<std::uint32_t, ProcessSummary>& summaries() const { return summaries_; }
+    [[nodiscard]] std::uint64_t peak_pgtable_bytes() const { return kernel_.phys().peak_table_frames() * kPageSize; }
+    [[nodiscard]] std::uint64_t peak_rss_pages() const { return peak_rss_; }
+    // Totals over all processes, live and exited.
+    [[nodiscard]] Counters totals() const;
+
+  private:
+    void access_range(const trace::Op& op, bool write);
+    void check_now(const trace::Op& op, const trace::Trace& t);
+    void summarize(const Mm& mm);
+    [[noreturn]] void diverge(const trace::Op& op, const trace::Trace& t, const std::string& what) const;
+
+    SimConfig cfg_;
+    Kernel kernel_;
+    std::optional<Oracle> oracle_;
+    Observer* observer_ = nullptr;
+    std::vector<double> fork_cycles_;
+    std::map<std::uint32_t, ProcessSummary> summaries_;
+    std::uint64_t ops_ = 0;
+    std::uint64_t peak_rss_ = 0;
+    const trace::Trace* cur_trace_ = nullptr;
+};
+
+} // namespace odf

@@ -1,0 +1,59 @@
+// Strong types for addresses, page numbers and frames, and the x86_64 four-level geometry.
+// Passing a frame number where a virtual address is expected does not compile.
+#pragma once
+
+#include <compare>
+#include <cstdint>
+
+namespace odf {
+
+inline constexpr std::uint64_t kPageShift = 12;
+inline constexpr std::uint64_t kPageSize = 1ULL << kPageShift;
+inline constexpr std::uint64_t kPtrsPerTable = 512;
+inline constexpr std::uint64_t kPmdShift = 21; // one PTE table maps 2 MiB
+inline constexpr std::uint64_t kPudShift = 30; // one PMD table maps 1 GiB
+inline constexpr std::uint64_t kPgdShift = 39; // one PUD table maps 512 GiB
+inline constexpr std::uint64_t kPmdSize = 1ULL << kPmdShift;
+inline constexpr std::uint64_t kPudSize = 1ULL << kPudShift;
+inline constexpr std::uint64_t kPgdSize = 1ULL << kPgdShift;
+inline constexpr std::uint64_t kHugePages = kPmdSize / kPageSize; // 4 KiB pages in a 2 MiB page
+inline constexpr std::uint64_t kTaskSize = 1ULL << 47;             // top of the user address space
+
+// Page-table levels, numbered as the SDM does: 1 is the PTE table, 4 the PGD (PML4).
+enum class Level : std::uint8_t { Pte = 1, Pmd = 2, Pud = 3, Pgd = 4 };
+
+struct PageNumber {
+    std::uint64_t value = 0;
+    constexpr auto operator<=>(const PageNumber&) const = default;
+};
+
+struct VirtAddr {
+    std::uint64_t value = 0;
+    constexpr VirtAddr() = default;
+    constexpr explicit VirtAddr(std::uint64_t v) : value(v) {}
+    constexpr auto operator<=>(const VirtAddr&) const = default;
+
+    [[nodiscard]] constexpr PageNumber page() const { return PageNumber{value >> kPageShift}; }
+    [[nodiscard]] constexpr std::uint64_t pgd_index() const { return (value >> kPgdShift) & 511; }
+    [[nodiscard]] constexpr std::uint64_t pud_index() const { return (value >> kPudShift) & 511; }
+    [[nodiscard]] constexpr std::uint64_t pmd_index() const { return (value >> kPmdShift) & 511; }
+    [[nodiscard]] constexpr std::uint64_t pte_index() const { return (value >> kPageShift) & 511; }
+    [[nodiscard]] constexpr VirtAddr operator+(std::uint64_t d) const { return VirtAddr{value + d}; }
+};
+
+struct Pfn {
+    std::uint64_t value = 0;
+    constexpr auto operator<=>(const Pfn&) const = default;
+};
+
+// The end of the range mapped by the entry of `level` that maps `addr`, clamped to `end` (the kernel's
+// pgd_addr_end / pud_addr_end / pmd_addr_end).
+[[nodiscard]] constexpr std::uint64_t level_addr_end(std::uint64_t addr, std::uint64_t end, std::uint64_t size) {
+    const std::uint64_t boundary = (addr + size) & ~(size - 1);
+    return (boundary - 1 < end - 1) ? boundary : end;
+}
+[[nodiscard]] constexpr std::uint64_t pgd_addr_end(std::uint64_t a, std::uint64_t e) { return level_addr_end(a, e, kPgdSize); }
+[[nodiscard]] constexpr std::uint64_t pud_addr_end(std::uint64_t a, std::uint64_t e) { return level_addr_end(a, e, kPudSize); }
+[[nodiscard]] constexpr std::uint64_t pmd_addr_end(std::uint64_t a, std::uint64_t e) { return level_addr_end(a, e, kPmdSize); }
+
+} // namespace odf

@@ -1,0 +1,95 @@
+// The MMU: TLB lookup, the four-level walk with page-walk caches and A/D updates, and the retry after a fault.
+#include <stdexcept>
+
+#include "odf/kernel.hpp"
+
+namespace odf {
+
+Kernel::Walk Kernel::walk(Mm& mm, std::uint64_t va, bool charge_steps) {
+    Walk w;
+    const VirtAddr v{va};
+    if (charge_steps) {
+        const int skip = mm.tlb.pwc_lookup(va);
+        if (skip > 0) {
+            charge(Cost::WalkStepHit);
+        }
+        charge(Cost::WalkStepMiss, static_cast<std::uint64_t>(4 - skip));
+    }
+    Pte& pgd = phys_.table(mm.pgd)[v.pgd_index()];
+    if (!pgd.hw_present()) {
+        return w;
+    }
+    Pte& pud = phys_.table(pgd.pfn())[v.pud_index()];
+    if (!pud.hw_present()) {
+        return w;
+    }
+    Pte& pmd = phys_.table(pud.pfn())[v.pmd_index()];
+    if (!pmd.hw_present()) {
+        return w;
+    }
+    bool rw = pgd.writable() && pud.writable() && pmd.writable();
+    if (pmd.huge()) {
+        w.leaf = &pmd;
+        w.present = true;
+        w.huge = true;
+        w.writable = rw;
+        w.pfn = pmd.pfn().value + v.pte_index();
+        return w;
+    }
+    Pte& pte = phys_.table(pmd.pfn())[v.pte_index()];
+    if (!pte.hw_present()) {
+        return w;
+    }
+    w.leaf = &pte;
+    w.present = true;
+    w.writable = rw && pte.writable();
+    w.pfn = pte.pfn().value;
+    return w;
+}
+
+AccessResult Kernel::access(Mm& mm, std::uint64_t va, bool write, std::uint64_t tag) {
+    acct_ = &mm.stats;
+    ++mm.stats.accesses;
+    const std::uint64_t vpn = va >> kPageShift;
+    TlbEntry e;
+    const TlbHit hit = mm.tlb.lookup(vpn, e);
+    std::uint64_t pfn = 0;
+    if (hit != TlbHit::Miss && (!write || (e.writable && e.dirty))) {
+        if (hit == TlbHit::L1) {
+            ++mm.stats.tlb_l1_hits;
+        } else {
+            ++mm.stats.tlb_l2_hits;
+            charge(Cost::TlbL2Hit);
+        }
+        pfn = e.pfn;
+    } else {
+        // A miss, or a permission/dirty-bit miss: the MMU (and QEMU's softmmu) re-walks before faulting.
+        ++mm.stats.tlb_misses;
+        Walk w = walk(mm, va, true);
+        if (!w.present || (write && !w.writable)) {
+            Vma* vma = mm.find_vma(va);
+            if (vma == nullptr || !vma->readable() || (write && !vma->writable())) {
+                ++mm.stats.segv;
+                return AccessResult{false, 0};
+            }
+            handle_mm_fault(mm, *vma, va, write);
+            w = walk(mm, va, false);
+            if (!w.present || (write && !w.writable)) {
+                throw std::logic_error("fault handler did not resolve an access it accepted");
+            }
+        }
+        w.leaf->raw |= Pte::kAccessed | (write ? Pte::kDirty : 0);
+        mm.tlb.insert(vpn, TlbEntry{w.pfn, w.writable, w.leaf->dirty()}, w.huge);
+        mm.tlb.pwc_fill(va, w.huge);
+        pfn = w.pfn;
+    }
+    charge(Cost::MemAccess);
+    Frame& f = phys_.frame(Pfn{pfn});
+    if (write) {
+        f.tag = tag;
+        return AccessResult{true, tag};
+    }
+    return AccessResult{true, f.kind == FrameKind::ZeroPage ? 0 : f.tag};
+}
+
+} // namespace odf

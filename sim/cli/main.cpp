@@ -1,0 +1,189 @@
+// odf-sim: replay traces under classic fork and the ODF variants side by side; generate, convert and check traces.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "odf/replay.hpp"
+#include "odf/trace/commands.hpp"
+#include "odf/trace/io.hpp"
+
+namespace {
+
+using odf::ForkMode;
+
+std::vector<ForkMode> parse_modes(const std::string& s) {
+    std::vector<ForkMode> out;
+    if (s == "all") {
+        for (int i = 0; i < odf::kForkModeCount; ++i) {
+            out.push_back(static_cast<ForkMode>(i));
+        }
+        return out;
+    }
+    std::size_t pos = 0;
+    while (pos <= s.size()) {
+        const std::size_t comma = std::min(s.find(',', pos), s.size());
+        const std::string name = s.substr(pos, comma - pos);
+        const auto m = odf::parse_mode(name);
+        if (!m) {
+            throw CLI::ValidationError("--modes", "unknown mode '" + name +
+                                                      "' (classic, odf, odf-paper, cow-pte-v3, thp, or all)");
+        }
+        out.push_back(*m);
+        pos = comma + 1;
+    }
+    return out;
+}
+
+// The built-in demo: a 1 GiB parent forks a child that reads 64 MiB and writes 16 pages, then the parent writes
+// 1 MiB after the child exited (the seed question: no copy).
+odf::trace::Trace demo_trace() {
+    using odf::trace::Op;
+    using odf::trace::OpKind;
+    odf::trace::Trace t;
+    t.source = "built-in demo";
+    t.labels = {"after-fork", "end"};
+    std::uint32_t line = 1;
+    auto op = [&](OpKind k, std::uint32_t pid, std::uint64_t a = 0, std::uint64_t l = 0) {
+        Op o;
+        o.kind = k;
+        o.pid = pid;
+        o.addr = a;
+        o.len = l;
+        o.line = ++line;
+        return o;
+    };
+    constexpr std::uint64_t base = 0x7f0000000000ULL;
+    Op m = op(OpKind::Mmap, 1, base, 1ULL << 30);
+    m.prot = 3;
+    t.ops.push_back(m);
+    t.ops.push_back(op(OpKind::Write, 1, base, 1ULL << 30));
+    Op f = op(OpKind::Fork, 1);
+    f.child = 2;
+    t.ops.push_back(f);
+    Op mk = op(OpKind::Mark, 1);
+    mk.label = 0;
+    t.ops.push_back(mk);
+    t.ops.push_back(op(OpKind::Read, 2, base, 64ULL << 20));
+    t.ops.push_back(op(OpKind::Write, 2, base + (512ULL << 20), 16 * 4096));
+    t.ops.push_back(op(OpKind::Exit, 2));
+    t.ops.push_back(op(OpKind::Write, 1, base, 1ULL << 20));
+    Op mk2 = op(OpKind::Mark, 1);
+    mk2.label = 1;
+    t.ops.push_back(mk2);
+    t.ops.push_back(op(OpKind::Exit, 1));
+    return t;
+}
+
+struct ReplayArgs {
+    std::vector<std::string> traces;
+    std::string modes = "classic,odf,odf-paper,cow-pte-v3,thp";
+    std::string cost_model;
+    std::string observe;
+    bool check = false;
+    std::uint64_t check_every = 1;
+    bool json = false;
+    bool csv = false;
+    bool per_process = false;
+    double phys_gib = 64;
+};
+
+int run_replay(const ReplayArgs& a, const std::vector<odf::trace::Trace>& traces) {
+    odf::ReplayOptions opt;
+    opt.modes = parse_modes(a.modes);
+    opt.sim.check = a.check;
+    opt.sim.check_every = a.check_every == 0 ? 1 : a.check_every;
+    opt.sim.kernel.phys_frames = static_cast<std::uint64_t>(a.phys_gib * double(1ULL << 30)) >> odf::kPageShift;
+    if (!a.cost_model.empty()) {
+        opt.sim.kernel.costs = odf::CostModel::load(a.cost_model);
+    }
+    opt.progress = true;
+    for (std::size_t i = 0; i < traces.size(); ++i) {
+        const auto& t = traces[i];
+        opt.observe_dir = a.observe;
+        if (!a.observe.empty() && traces.size() > 1) {
+            opt.observe_dir = a.observe + "/" + std::to_string(i);
+        }
+        const auto results = odf::replay(t, opt);
+        if (a.json) {
+            std::cout << odf::format_json(t.source, results, opt.sim.kernel.costs);
+        } else if (a.csv) {
+            std::cout << odf::format_csv(t.source, results, opt.sim.kernel.costs);
+        } else {
+            std::cout << odf::format_table(t.source, results, opt.sim.kernel.costs, a.per_process) << "\n";
+        }
+        if (a.check) {
+            std::cerr << fmt::format("{}: oracle and invariants held in every mode ({} ops)\n", t.source,
+                                     t.ops.size());
+        }
+    }
+    return 0;
+}
+
+void add_replay_options(CLI::App* c, ReplayArgs& a) {
+    c->add_option("--modes", a.modes, "comma-separated fork modes, or 'all'")->capture_default_str();
+    c->add_option("--cost-model", a.cost_model, "cost-model JSON file (docs/COSTMODEL.md)");
+    c->add_flag("--check", a.check, "check every read against the oracle and the invariants after every op");
+    c->add_option("--check-every", a.check_every, "with --check: run the invariant checker every N ops");
+    c->add_flag("--json", a.json, "print JSON");
+    c->add_flag("--csv", a.csv, "print CSV");
+    c->add_flag("--per-process", a.per_process, "also print per-process results");
+    c->add_option("--observe", a.observe, "write observation logs <DIR>/<mode>.jsonl (docs/DIFFTEST.md)");
+    c->add_option("--phys-gib", a.phys_gib, "simulated physical memory in GiB")->capture_default_str();
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"odf-sim: fork, On-Demand-Fork and COW PTE tables on a modelled x86_64 MMU"};
+    app.require_subcommand(1);
+
+    ReplayArgs ra;
+    auto* replay = app.add_subcommand("replay", "replay traces under several fork modes side by side");
+    replay->add_option("traces", ra.traces, "trace files (text, binary, or zstd of either)")->required();
+    add_replay_options(replay, ra);
+
+    ReplayArgs da;
+    auto* demo = app.add_subcommand("demo", "replay the built-in demo scenario in every mode");
+    add_replay_options(demo, da);
+
+    auto* costs = app.add_subcommand("cost-model", "print the default cost model as JSON");
+
+    odf::trace::add_trace_commands(app);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e);
+    }
+    try {
+        if (*replay) {
+            std::vector<odf::trace::Trace> traces;
+            for (const auto& p : ra.traces) {
+                traces.push_back(odf::trace::load_trace(p));
+            }
+            return run_replay(ra, traces);
+        }
+        if (*demo) {
+            return run_replay(da, {demo_trace()});
+        }
+        if (*costs) {
+            std::cout << odf::CostModel::defaults().to_json() << "\n";
+            return 0;
+        }
+    } catch (const odf::trace::TraceError& e) {
+        std::cerr << e.what() << "\n";
+        return 2;
+    } catch (const odf::SimError& e) {
+        std::cerr << "divergence: " << e.what() << "\n";
+        return 3;
+    } catch (const std::exception& e) {
+        std::cerr << "odf-sim: " << e.what() << "\n";
+        return 1;
+    }
+    return 0;
+}

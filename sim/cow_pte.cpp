@@ -1,0 +1,170 @@
+// On-Demand-Fork: PTE tables shared at fork and broken (reused or copied) on demand. See docs/SEMANTICS.md.
+// A table's owner is the mm whose PMD entry carries its VmPTE and RssAnon (Frame::tag, 0: no owner); the
+// kTableExclusive flag marks a table that held a pinned page (COW_PTE_OWNER_EXCLUSIVE).
+#include "odf/kernel.hpp"
+
+namespace odf {
+
+// A PMD entry under ODF sharing: it points at a table and its RW bit is clear.
+bool Kernel::is_cow_pte(const Pte& pmd) const {
+    return shares_tables(cfg_.mode) && pmd.present() && !pmd.huge() && !pmd.writable();
+}
+
+bool Kernel::cow_pte_eligible(const Mm& src, const Vma& vma, const Pte& pmd, std::uint64_t addr) const {
+    if ((phys_.frame(pmd.pfn()).flags & kTableExclusive) != 0) {
+        return false;
+    }
+    const std::uint64_t lo = addr & ~(kPmdSize - 1);
+    const std::uint64_t hi = lo + kPmdSize;
+    if (cfg_.mode == ForkMode::OdfPaper) {
+        // EuroSys'21: one private anonymous VMA, not the heap, covers the whole 2 MiB.
+        return !vma.shared && !vma.heap && vma.start <= lo && vma.end >= hi;
+    }
+    // Patch-set version: every VMA overlapping the table is private anonymous.
+    auto it = src.vmas.upper_bound(lo);
+    if (it != src.vmas.begin()) {
+        --it;
+    }
+    for (; it != src.vmas.end() && it->first < hi; ++it) {
+        if (it->second.end > lo && it->second.shared) {
+            return false;
+        }
+    }
+    return true;
+}
+
+void Kernel::share_pte_table(Mm& dst, Mm& src, Pte& dst_pmd, Pte& src_pmd) {
+    Frame& t = phys_.frame(src_pmd.pfn());
+    if (t.tag == 0) {
+        if (!src_pmd.writable()) { // an ownerless shared table: the forking parent takes it and its charge
+            src.pgtables_bytes += static_cast<std::int64_t>(kPageSize);
+            if (cfg_.mode != ForkMode::CowPteV3) {
+                src.rss_anon += anon_pages_in(src_pmd.pfn());
+            }
+        }
+        t.tag = src.id;
+    }
+    src_pmd = src_pmd.wrprotect();
+    dst_pmd = src_pmd;
+    ++t.refcount;
+    charge(Cost::PmdShare);
+    ++acct_->tables_shared;
+    if (cfg_.mode == ForkMode::CowPteV3) {
+        // The later revision still does the per-page work of fork on every entry of a shared table.
+        for (Pte& e : phys_.table(src_pmd.pfn())) {
+            if (!e.present()) {
+                continue;
+            }
+            charge(Cost::PteCopy);
+            ++acct_->ptes_copied;
+            if (e.special()) {
+                continue;
+            }
+            Frame& f = phys_.frame(e.pfn());
+            ++f.refcount;
+            ++f.mapcount;
+            f.flags &= static_cast<std::uint8_t>(~kAnonExclusive);
+            charge(Cost::PageRefUpdate);
+            e = e.wrprotect();
+            ++dst.rss_anon;
+        }
+    }
+}
+
+// break_cow_pte(): make the table behind `pmd` private to mm before a PTE in it changes.
+void Kernel::break_cow_pte(Mm& mm, Pte& pmd, std::uint64_t addr) {
+    const Pfn shared = pmd.pfn();
+    Frame& t = phys_.frame(shared);
+    const bool v3 = cfg_.mode == ForkMode::CowPteV3;
+    if (t.refcount == 1) {
+        pmd = pmd.mkwrite();
+        if (t.tag != mm.id) {
+            mm.pgtables_bytes += static_cast<std::int64_t>(kPageSize);
+            if (!v3) {
+                mm.rss_anon += anon_pages_in(shared);
+            }
+            t.tag = mm.id;
+        }
+        ++acct_->tables_reused;
+        ++acct_->faults[static_cast<int>(FaultKind::CowPteReuse)];
+        return;
+    }
+    const Pfn copy = phys_.alloc_table(FrameKind::PteTable); // throws OutOfMemory before anything changed
+    phys_.frame(copy).refcount = 1;
+    charge(Cost::TableAlloc);
+    Table& src = phys_.table(shared);
+    Table& dst = phys_.table(copy);
+    std::int64_t anon = 0;
+    const std::uint64_t base = addr & ~(kPmdSize - 1);
+    for (std::uint64_t i = 0; i < kPtrsPerTable; ++i) {
+        if (!src[i].present()) {
+            continue;
+        }
+        if (v3) {
+            dst[i] = src[i];
+            charge(Cost::PteCopy);
+            ++acct_->ptes_copied;
+        } else {
+            anon += copy_present_pte(mm.find_vma(base + i * kPageSize), dst[i], src[i]);
+        }
+    }
+    --t.refcount;
+    if (t.tag == mm.id) {
+        t.tag = 0; // the owner keeps its charge, now for its copy
+    } else {
+        mm.pgtables_bytes += static_cast<std::int64_t>(kPageSize);
+        mm.rss_anon += anon;
+    }
+    pmd = Pte::table(copy);
+    ++acct_->tables_copied;
+    ++acct_->faults[static_cast<int>(FaultKind::CowPteCopy)];
+    flush_tlb_range(mm, base, base + kPmdSize);
+}
+
+// Drop mm's reference to a shared table without touching its entries (whole-table unmap, exit, exec).
+void Kernel::drop_cow_pte(Mm& mm, Pte& pmd) {
+    const Pfn table = pmd.pfn();
+    Frame& t = phys_.frame(table);
+    const bool v3 = cfg_.mode == ForkMode::CowPteV3;
+    if (t.tag == mm.id) {
+        mm.pgtables_bytes -= static_cast<std::int64_t>(kPageSize);
+        if (!v3) {
+            mm.rss_anon -= anon_pages_in(table);
+        }
+        t.tag = 0;
+    }
+    if (v3 && t.refcount > 1) {
+        for (const Pte& e : phys_.table(table)) {
+            if (e.present() && !e.special()) {
+                page_remove_rmap(e.pfn());
+                put_page(e.pfn());
+                charge(Cost::PageRefUpdate);
+                --mm.rss_anon;
+            }
+        }
+    } else if (v3) {
+        mm.rss_anon -= anon_pages_in(table);
+    }
+    pmd = Pte{};
+    if (--t.refcount == 0) {
+        release_pte_table_pages(table);
+        t.refcount = 0;
+        phys_.free(table);
+        charge(Cost::TableFree);
+    }
+}
+
+// Break every shared table in [start, end) (mprotect, madvise, mremap, pin).
+void Kernel::break_cow_pte_range(Mm& mm, std::uint64_t start, std::uint64_t end) {
+    if (!shares_tables(cfg_.mode)) {
+        return;
+    }
+    for (std::uint64_t a = start; a < end; a = pmd_addr_end(a, end)) {
+        Pte* pmd = pmd_offset(mm, a, false);
+        if (pmd != nullptr && is_cow_pte(*pmd)) {
+            break_cow_pte(mm, *pmd, a);
+        }
+    }
+}
+
+} // namespace odf

@@ -1,0 +1,165 @@
+// fork(): dup_mmap -> copy_page_range -> copy_pud_range -> copy_pmd_range -> copy_pte_range -> copy_present_pte,
+// as in Linux 6.1 mm/memory.c, with the ODF decision taken per PMD entry in copy_pmd_range.
+#include "odf/kernel.hpp"
+
+namespace odf {
+
+void Kernel::fork(std::uint32_t parent_pid, std::uint32_t child_pid) {
+    Mm& parent = *mm(parent_pid);
+    acct_ = &parent.stats;
+    Mm& child = create_process(child_pid);
+    acct_ = &parent.stats;
+    charge(Cost::ForkBase);
+    ++parent.stats.forks;
+    child.has_heap = parent.has_heap;
+    child.heap_start = parent.heap_start;
+    child.brk = parent.brk;
+    dup_mmap(parent, child);
+}
+
+// vma_needs_copy(): private VMAs with an anon_vma; shared (shmem) VMAs are refaulted by the child.
+void Kernel::dup_mmap(Mm& parent, Mm& child) {
+    const std::int64_t wp_before = static_cast<std::int64_t>(parent.stats.ptes_copied + parent.stats.tables_shared);
+    for (const auto& [start, vma] : parent.vmas) {
+        child.vmas.emplace(start, vma);
+        charge(Cost::VmaCopy);
+        if (vma.shared) {
+            ++shmem_[vma.shmem].users;
+            continue;
+        }
+        if (vma.anon_vma != 0) {
+            copy_page_range(child, parent, vma);
+        }
+    }
+    if (static_cast<std::int64_t>(parent.stats.ptes_copied + parent.stats.tables_shared) != wp_before) {
+        flush_tlb_mm(parent);
+    }
+}
+
+void Kernel::copy_page_range(Mm& dst, Mm& src, const Vma& vma) {
+    std::uint64_t addr = vma.start;
+    const std::uint64_t end = vma.end;
+    do {
+        const std::uint64_t next = pgd_addr_end(addr, end);
+        if (!phys_.table(src.pgd)[VirtAddr{addr}.pgd_index()].none()) {
+            copy_pud_range(dst, src, vma, addr, next);
+        }
+        addr = next;
+    } while (addr != end);
+}
+
+void Kernel::copy_pud_range(Mm& dst, Mm& src, const Vma& vma, std::uint64_t addr, std::uint64_t end) {
+    const Pte& src_pgd = phys_.table(src.pgd)[VirtAddr{addr}.pgd_index()];
+    do {
+        const std::uint64_t next = pud_addr_end(addr, end);
+        if (!phys_.table(src_pgd.pfn())[VirtAddr{addr}.pud_index()].none()) {
+            copy_pmd_range(dst, src, vma, addr, next);
+        }
+        addr = next;
+    } while (addr != end);
+}
+
+void Kernel::copy_pmd_range(Mm& dst, Mm& src, const Vma& vma, std::uint64_t addr, std::uint64_t end) {
+    do {
+        const std::uint64_t next = pmd_addr_end(addr, end);
+        Pte* src_pmd = pmd_offset(src, addr, false);
+        if (src_pmd == nullptr || src_pmd->none()) {
+            addr = next;
+            continue;
+        }
+        acct_ = &src.stats;
+        Pte& dst_pmd = *pmd_offset(dst, addr, true);
+        if (src_pmd->huge()) {
+            copy_huge_pmd(dst, src, dst_pmd, *src_pmd);
+        } else if (shares_tables(cfg_.mode) && cow_pte_eligible(src, vma, *src_pmd, addr)) {
+            // A table overlapped by several VMAs is shared when the first of them is copied.
+            if (dst_pmd.none()) {
+                share_pte_table(dst, src, dst_pmd, *src_pmd);
+            }
+        } else {
+            copy_pte_range(dst, src, vma, dst_pmd, *src_pmd, addr, next);
+        }
+        addr = next;
+    } while (addr != end);
+}
+
+void Kernel::copy_pte_range(Mm& dst, Mm& src, const Vma& vma, Pte& dst_pmd, Pte& src_pmd, std::uint64_t addr,
+                            std::uint64_t end) {
+    (void)src;
+    if (dst_pmd.none()) {
+        pte_alloc(dst, dst_pmd);
+        ++acct_->tables_copied_fork;
+    }
+    Table& st = phys_.table(src_pmd.pfn());
+    Table& dt = phys_.table(dst_pmd.pfn());
+    std::int64_t rss = 0;
+    for (std::uint64_t a = addr; a < end; a += kPageSize) {
+        const std::uint64_t i = VirtAddr{a}.pte_index();
+        if (st[i].present()) {
+            rss += copy_present_pte(&vma, dt[i], st[i]);
+        }
+    }
+    dst.rss_anon += rss;
+}
+
+int Kernel::copy_present_pte(const Vma* vma, Pte& dst, Pte& src) {
+    charge(Cost::PteCopy);
+    ++acct_->ptes_copied;
+    Pte pte = src;
+    if (pte.special()) { // the zero page: no struct page work
+        dst = pte.mkold();
+        return 0;
+    }
+    Frame& f = phys_.frame(pte.pfn());
+    if (f.pincount > 0 && (f.flags & kAnonExclusive) != 0) {
+        // page_try_dup_anon_rmap() fails for a maybe-pinned exclusive page: copy_present_page().
+        const Pfn copy = phys_.alloc_data(FrameKind::Anon);
+        Frame& c = phys_.frame(copy);
+        c.refcount = 1;
+        c.mapcount = 1;
+        c.flags = kAnonExclusive;
+        c.tag = f.tag;
+        charge(Cost::PageAlloc);
+        charge(Cost::PageCopy);
+        ++acct_->pages_copied;
+        std::uint64_t flags = Pte::kPresent | Pte::kUser | Pte::kAccessed | Pte::kDirty;
+        if (vma != nullptr && vma->writable()) {
+            flags |= Pte::kRw;
+        }
+        dst = Pte::make(copy, flags);
+        return 1;
+    }
+    ++f.refcount;
+    ++f.mapcount;
+    f.flags &= static_cast<std::uint8_t>(~kAnonExclusive);
+    charge(Cost::PageRefUpdate);
+    if (pte.writable()) { // every VMA that reaches here is a private (COW) mapping
+        src = src.wrprotect();
+        pte = pte.wrprotect();
+    }
+    dst = pte.mkold();
+    return f.kind == FrameKind::Anon ? 1 : 0;
+}
+
+void Kernel::copy_huge_pmd(Mm& dst, Mm& src, Pte& dst_pmd, Pte& src_pmd) {
+    (void)src;
+    charge(Cost::PteCopy);
+    ++acct_->ptes_copied;
+    // The kernel deposits a preallocated PTE table with every huge PMD mapping (pgtable_trans_huge_deposit).
+    dst.pgtables_bytes += static_cast<std::int64_t>(kPageSize);
+    charge(Cost::TableAlloc);
+    Frame& f = phys_.frame(src_pmd.pfn());
+    if (f.kind == FrameKind::HugeZero) {
+        dst_pmd = src_pmd.mkold();
+        return;
+    }
+    ++f.refcount;
+    ++f.mapcount;
+    f.flags &= static_cast<std::uint8_t>(~kAnonExclusive);
+    charge(Cost::PageRefUpdate);
+    src_pmd = src_pmd.wrprotect();
+    dst_pmd = src_pmd.mkold();
+    dst.rss_anon += static_cast<std::int64_t>(kHugePages);
+}
+
+} // namespace odf

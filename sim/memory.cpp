@@ -1,0 +1,264 @@
+// The page-fault handler (mm/memory.c: handle_mm_fault, do_anonymous_page, do_wp_page; mm/huge_memory.c).
+#include "odf/kernel.hpp"
+
+namespace odf {
+
+namespace {
+constexpr std::uint64_t kUserPage = Pte::kPresent | Pte::kUser | Pte::kAccessed;
+}
+
+bool Kernel::thp_suitable(const Vma& vma, std::uint64_t addr) const {
+    const std::uint64_t lo = addr & ~(kPmdSize - 1);
+    return cfg_.mode == ForkMode::Thp && !vma.shared && vma.start <= lo && vma.end >= lo + kPmdSize;
+}
+
+// Contract: vma contains addr and permits the access; one call is one fault exception (one minflt).
+void Kernel::handle_mm_fault(Mm& mm, Vma& vma, std::uint64_t addr, bool write) {
+    charge(Cost::FaultEntry);
+    ++mm.stats.minflt;
+    Pte& pmd = *pmd_offset(mm, addr, true);
+    if (pmd.none() && thp_suitable(vma, addr)) {
+        do_huge_pmd_anonymous_page(mm, vma, pmd, write);
+        return;
+    }
+    if (pmd.huge()) {
+        if (write && !pmd.writable()) {
+            do_huge_pmd_wp_page(mm, vma, pmd, addr);
+        } else {
+            ++mm.stats.faults[static_cast<int>(FaultKind::Spurious)];
+        }
+        return;
+    }
+    pte_alloc(mm, pmd);
+    if (is_cow_pte(pmd)) {
+        break_cow_pte(mm, pmd, addr);
+    }
+    if (vma.shared) {
+        do_shmem_fault(mm, vma, pmd, addr, write);
+        return;
+    }
+    handle_pte_fault(mm, vma, *pte_offset(pmd, addr), addr, write);
+}
+
+void Kernel::handle_pte_fault(Mm& mm, Vma& vma, Pte& pte, std::uint64_t addr, bool write) {
+    if (pte.none()) {
+        do_anonymous_page(mm, vma, pte, write);
+    } else if (write && !pte.writable()) {
+        do_wp_page(mm, vma, pte, addr);
+    } else {
+        pte = pte.set(Pte::kAccessed | (write ? Pte::kDirty : 0));
+        ++mm.stats.faults[static_cast<int>(FaultKind::Spurious)];
+    }
+}
+
+void Kernel::do_anonymous_page(Mm& mm, Vma& vma, Pte& pte, bool write) {
+    if (!write) {
+        pte = Pte::make(phys_.zero_page(), kUserPage | Pte::kSpecial);
+        ++mm.stats.faults[static_cast<int>(FaultKind::AnonZeroPage)];
+        return;
+    }
+    if (vma.anon_vma == 0) {
+        vma.anon_vma = new_anon_vma();
+    }
+    const Pfn page = alloc_anon_page(mm, 0, true);
+    pte = Pte::make(page, kUserPage | Pte::kRw | Pte::kDirty);
+    ++mm.rss_anon;
+    ++mm.stats.faults[static_cast<int>(FaultKind::AnonAlloc)];
+}
+
+void Kernel::do_wp_page(Mm& mm, Vma& vma, Pte& pte, std::uint64_t addr) {
+    const std::uint64_t dirty = Pte::kRw | Pte::kDirty | Pte::kAccessed;
+    if (pte.special()) { // wp_page_copy() from the zero page
+        if (vma.anon_vma == 0) {
+            vma.anon_vma = new_anon_vma();
+        }
+        const Pfn page = alloc_anon_page(mm, 0, true);
+        pte = Pte::make(page, kUserPage | dirty);
+        ++mm.rss_anon;
+        ++mm.stats.faults[static_cast<int>(FaultKind::WpZeroCopy)];
+        flush_tlb_range(mm, addr & ~(kPageSize - 1), (addr & ~(kPageSize - 1)) + kPageSize);
+        return;
+    }
+    Frame& f = phys_.frame(pte.pfn());
+    if (f.kind == FrameKind::Shmem) { // wp_page_shared(): a shared mapping made writable again
+        pte = pte.set(dirty);
+        ++mm.stats.faults[static_cast<int>(FaultKind::WpReuse)];
+        return;
+    }
+    if ((f.flags & kAnonExclusive) != 0 || f.refcount == 1) {
+        f.flags |= kAnonExclusive; // page_move_anon_rmap()
+        pte = pte.set(dirty);
+        ++mm.stats.faults[static_cast<int>(FaultKind::WpReuse)];
+        return;
+    }
+    const Pfn copy = alloc_anon_page(mm, f.tag, false);
+    ++mm.stats.pages_copied;
+    page_remove_rmap(pte.pfn());
+    put_page(pte.pfn());
+    charge(Cost::PageRefUpdate);
+    pte = Pte::make(copy, kUserPage | dirty);
+    ++mm.stats.faults[static_cast<int>(FaultKind::WpCopy)];
+    flush_tlb_range(mm, addr & ~(kPageSize - 1), (addr & ~(kPageSize - 1)) + kPageSize);
+}
+
+Pfn Kernel::shmem_get_page(Vma& vma, std::uint64_t addr, bool create) {
+    ShmemObject& obj = shmem_[vma.shmem];
+    const std::uint64_t idx = vma.pgoff + ((addr - vma.start) >> kPageShift);
+    if (idx >= obj.pages.size()) {
+        if (!create) {
+            return Pfn{0};
+        }
+        obj.pages.resize(idx + 1, 0);
+    }
+    if (obj.pages[idx] == 0) {
+        if (!create) {
+            return Pfn{0};
+        }
+        const Pfn page = phys_.alloc_data(FrameKind::Shmem);
+        phys_.frame(page).refcount = 1; // the page cache's reference
+        charge(Cost::PageAlloc);
+        charge(Cost::PageZero);
+        obj.pages[idx] = page.value + 1;
+    }
+    return Pfn{obj.pages[idx] - 1};
+}
+
+// do_read_fault()/do_shared_fault() on shmem. A read fault also maps the cached pages around it
+// (do_fault_around, 64 KiB window, within the VMA and the PTE table).
+void Kernel::do_shmem_fault(Mm& mm, Vma& vma, Pte& pmd, std::uint64_t addr, bool write) {
+    const std::uint64_t flags = kUserPage | (vma.writable() ? Pte::kRw : 0);
+    auto map = [&](std::uint64_t a, Pfn page, bool young) {
+        Pte& e = *pte_offset(pmd, a);
+        Frame& f = phys_.frame(page);
+        ++f.refcount;
+        ++f.mapcount;
+        charge(Cost::PageRefUpdate);
+        ++mm.rss_shmem;
+        e = Pte::make(page, young ? flags : flags & ~Pte::kAccessed);
+    };
+    ++mm.stats.faults[static_cast<int>(FaultKind::Shmem)];
+    Pte& pte = *pte_offset(pmd, addr);
+    if (!pte.none()) { // a read-only shmem PTE written to
+        do_wp_page(mm, vma, pte, addr);
+        return;
+    }
+    if (!write) {
+        constexpr std::uint64_t kWindow = 64 * 1024;
+        const std::uint64_t lo = std::max({addr & ~(kWindow - 1), vma.start, addr & ~(kPmdSize - 1)});
+        const std::uint64_t hi = std::min({(addr & ~(kWindow - 1)) + kWindow, vma.end, (addr & ~(kPmdSize - 1)) + kPmdSize});
+        for (std::uint64_t a = lo; a < hi; a += kPageSize) {
+            if (a == (addr & ~(kPageSize - 1)) || !pte_offset(pmd, a)->none()) {
+                continue;
+            }
+            const Pfn page = shmem_get_page(vma, a, false);
+            if (page.value != 0) {
+                map(a, page, false);
+            }
+        }
+    }
+    map(addr & ~(kPageSize - 1), shmem_get_page(vma, addr, true), true);
+}
+
+void Kernel::do_huge_pmd_anonymous_page(Mm& mm, Vma& vma, Pte& pmd, bool write) {
+    mm.pgtables_bytes += static_cast<std::int64_t>(kPageSize); // deposited PTE table
+    charge(Cost::TableAlloc);
+    const std::uint64_t leaf = Pte::kPresent | Pte::kUser | Pte::kAccessed | Pte::kPs;
+    if (!write) {
+        pmd = Pte::make(phys_.huge_zero_page(), leaf);
+        ++mm.stats.faults[static_cast<int>(FaultKind::HugeZero)];
+        return;
+    }
+    if (vma.anon_vma == 0) {
+        vma.anon_vma = new_anon_vma();
+    }
+    const Pfn page = phys_.alloc_huge();
+    Frame& f = phys_.frame(page);
+    f.refcount = 1;
+    f.mapcount = 1;
+    f.flags = kAnonExclusive;
+    charge(Cost::PageAlloc);
+    charge(Cost::HugeZero);
+    pmd = Pte::make(page, leaf | Pte::kRw | Pte::kDirty);
+    mm.rss_anon += static_cast<std::int64_t>(kHugePages);
+    ++mm.stats.faults[static_cast<int>(FaultKind::HugeAlloc)];
+}
+
+void Kernel::do_huge_pmd_wp_page(Mm& mm, Vma& vma, Pte& pmd, std::uint64_t addr) {
+    const std::uint64_t leaf = Pte::kPresent | Pte::kUser | Pte::kAccessed | Pte::kPs | Pte::kRw | Pte::kDirty;
+    Frame& f = phys_.frame(pmd.pfn());
+    if (f.kind == FrameKind::AnonHuge && ((f.flags & kAnonExclusive) != 0 || f.refcount == 1)) {
+        f.flags |= kAnonExclusive;
+        pmd = pmd.set(Pte::kRw | Pte::kDirty);
+        ++mm.stats.faults[static_cast<int>(FaultKind::HugeWpReuse)];
+        return;
+    }
+    if (vma.anon_vma == 0) {
+        vma.anon_vma = new_anon_vma();
+    }
+    const Pfn page = phys_.alloc_huge();
+    Frame& n = phys_.frame(page);
+    n.refcount = 1;
+    n.mapcount = 1;
+    n.flags = kAnonExclusive;
+    charge(Cost::PageAlloc);
+    if (f.kind == FrameKind::HugeZero) {
+        charge(Cost::HugeZero);
+        mm.rss_anon += static_cast<std::int64_t>(kHugePages);
+        ++mm.stats.faults[static_cast<int>(FaultKind::HugeAlloc)];
+    } else {
+        for (std::uint64_t i = 0; i < kHugePages; ++i) {
+            phys_.frame(Pfn{page.value + i}).tag = phys_.frame(Pfn{pmd.pfn().value + i}).tag;
+        }
+        charge(Cost::HugeCopy);
+        mm.stats.pages_copied += kHugePages;
+        page_remove_rmap(pmd.pfn());
+        put_page(pmd.pfn());
+        charge(Cost::PageRefUpdate);
+        ++mm.stats.faults[static_cast<int>(FaultKind::HugeWpCopy)];
+    }
+    pmd = Pte::make(page, leaf);
+    flush_tlb_range(mm, addr & ~(kPmdSize - 1), (addr & ~(kPmdSize - 1)) + kPmdSize);
+}
+
+// Turn a huge PMD mapping into a PTE table (the deposited one) of 512 entries. A huge page that other
+// mappings or pins share is first copied for this mm (the model keeps no PTE-mapped compound pages; Linux does).
+void Kernel::split_huge_pmd(Mm& mm, Pte& pmd, std::uint64_t addr) {
+    const Pte old = pmd;
+    const Pfn head = old.pfn();
+    Frame& f = phys_.frame(head);
+    const Pfn table = phys_.alloc_table(FrameKind::PteTable); // the deposited table: already charged
+    phys_.frame(table).refcount = 1;
+    Table& t = phys_.table(table);
+    const std::uint64_t flags = Pte::kPresent | Pte::kUser | Pte::kAccessed | (old.writable() ? Pte::kRw : 0) |
+                                (old.dirty() ? Pte::kDirty : 0);
+    if (f.kind == FrameKind::HugeZero) {
+        for (auto& e : t) {
+            e = Pte::make(phys_.zero_page(), (flags & ~Pte::kRw) | Pte::kSpecial);
+        }
+    } else {
+        const bool exclusive = f.refcount == 1;
+        Pfn base = head;
+        if (!exclusive) {
+            base = phys_.alloc_huge();
+            for (std::uint64_t i = 0; i < kHugePages; ++i) {
+                phys_.frame(Pfn{base.value + i}).tag = phys_.frame(Pfn{head.value + i}).tag;
+            }
+            charge(Cost::HugeCopy);
+            mm.stats.pages_copied += kHugePages;
+            page_remove_rmap(head);
+            put_page(head);
+        }
+        phys_.convert_huge_to_small(base);
+        for (std::uint64_t i = 0; i < kHugePages; ++i) {
+            Frame& s = phys_.frame(Pfn{base.value + i});
+            s.refcount = 1;
+            s.mapcount = 1;
+            s.flags = kAnonExclusive;
+            t[i] = Pte::make(Pfn{base.value + i}, flags);
+        }
+    }
+    pmd = Pte::table(table);
+    flush_tlb_range(mm, addr & ~(kPmdSize - 1), (addr & ~(kPmdSize - 1)) + kPmdSize);
+}
+
+} // namespace odf

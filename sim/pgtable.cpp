@@ -1,0 +1,145 @@
+// Page-table allocation, lookup and freeing (mm/memory.c: __pud_alloc, __pmd_alloc, __pte_alloc, free_pgtables).
+#include <stdexcept>
+
+#include "odf/kernel.hpp"
+
+namespace odf {
+
+Pfn Kernel::alloc_table(Mm& mm, FrameKind kind) {
+    const Pfn pfn = phys_.alloc_table(kind);
+    phys_.frame(pfn).refcount = 1;
+    charge(Cost::TableAlloc);
+    if (kind != FrameKind::PgdTable) {
+        mm.pgtables_bytes += static_cast<std::int64_t>(kPageSize);
+    }
+    return pfn;
+}
+
+void Kernel::free_table(Mm& mm, Pfn pfn, bool charged) {
+    Frame& f = phys_.frame(pfn);
+    if (charged && f.kind != FrameKind::PgdTable) {
+        mm.pgtables_bytes -= static_cast<std::int64_t>(kPageSize);
+    }
+    f.refcount = 0;
+    phys_.free(pfn);
+    charge(Cost::TableFree);
+}
+
+Pte* Kernel::pmd_offset(Mm& mm, std::uint64_t addr, bool alloc) {
+    const VirtAddr va{addr};
+    Pte& pgd = phys_.table(mm.pgd)[va.pgd_index()];
+    if (pgd.none()) {
+        if (!alloc) {
+            return nullptr;
+        }
+        pgd = Pte::table(alloc_table(mm, FrameKind::PudTable));
+    }
+    Pte& pud = phys_.table(pgd.pfn())[va.pud_index()];
+    if (pud.none()) {
+        if (!alloc) {
+            return nullptr;
+        }
+        pud = Pte::table(alloc_table(mm, FrameKind::PmdTable));
+    }
+    return &phys_.table(pud.pfn())[va.pmd_index()];
+}
+
+void Kernel::pte_alloc(Mm& mm, Pte& pmd) {
+    if (pmd.none()) {
+        pmd = Pte::table(alloc_table(mm, FrameKind::PteTable));
+    }
+}
+
+const Pte* Kernel::lookup(const Mm& mm, std::uint64_t addr, Level level) const {
+    const VirtAddr va{addr};
+    const Pte* e = &phys_.table(mm.pgd)[va.pgd_index()];
+    if (level == Level::Pgd) {
+        return e;
+    }
+    if (e->none()) {
+        return nullptr;
+    }
+    e = &phys_.table(e->pfn())[va.pud_index()];
+    if (level == Level::Pud) {
+        return e;
+    }
+    if (e->none()) {
+        return nullptr;
+    }
+    e = &phys_.table(e->pfn())[va.pmd_index()];
+    if (level == Level::Pmd) {
+        return e;
+    }
+    if (e->none() || e->huge()) {
+        return nullptr;
+    }
+    return &phys_.table(e->pfn())[va.pte_index()];
+}
+
+bool Kernel::range_has_vma(const Mm& mm, std::uint64_t start, std::uint64_t end) const {
+    auto it = mm.vmas.upper_bound(start);
+    if (it != mm.vmas.begin()) {
+        auto prev = std::prev(it);
+        if (prev->second.end > start) {
+            return true;
+        }
+    }
+    return it != mm.vmas.end() && it->first < end;
+}
+
+std::int64_t Kernel::anon_pages_in(Pfn table) const {
+    std::int64_t n = 0;
+    for (const Pte& e : phys_.table(table)) {
+        if (e.present() && !e.special() && phys_.frame(e.pfn()).kind == FrameKind::Anon) {
+            ++n;
+        }
+    }
+    return n;
+}
+
+// free_pgtables(): after the VMAs in [start, end) were removed, free every table whose range intersects
+// [start, end) and no remaining VMA (the kernel's floor/ceiling rule). Shared tables were dropped by the zap.
+void Kernel::free_pgtables(Mm& mm, std::uint64_t start, std::uint64_t end) {
+    for (std::uint64_t g = start & ~(kPgdSize - 1); g < end; g += kPgdSize) {
+        Pte& pgd = phys_.table(mm.pgd)[VirtAddr{g}.pgd_index()];
+        if (pgd.none()) {
+            continue;
+        }
+        const std::uint64_t g_lo = std::max(g, start & ~(kPudSize - 1));
+        for (std::uint64_t u = g_lo; u < end && u < g + kPgdSize; u += kPudSize) {
+            Pte& pud = phys_.table(pgd.pfn())[VirtAddr{u}.pud_index()];
+            if (pud.none()) {
+                continue;
+            }
+            const std::uint64_t u_lo = std::max(u, start & ~(kPmdSize - 1));
+            for (std::uint64_t m = u_lo; m < end && m < u + kPudSize; m += kPmdSize) {
+                Pte& pmd = phys_.table(pud.pfn())[VirtAddr{m}.pmd_index()];
+                if (pmd.none() || pmd.huge() || range_has_vma(mm, m, m + kPmdSize)) {
+                    continue;
+                }
+                if (is_cow_pte(pmd)) {
+                    drop_cow_pte(mm, pmd);
+                    continue;
+                }
+                free_table(mm, pmd.pfn(), true);
+                pmd = Pte{};
+            }
+            if (!range_has_vma(mm, u, u + kPudSize)) {
+                free_table(mm, pud.pfn(), true);
+                pud = Pte{};
+            }
+        }
+        if (!range_has_vma(mm, g, g + kPgdSize)) {
+            free_table(mm, pgd.pfn(), true);
+            pgd = Pte{};
+        }
+    }
+}
+
+void Kernel::free_all_pgtables(Mm& mm) {
+    free_pgtables(mm, 0, kTaskSize);
+    free_table(mm, mm.pgd, false);
+    mm.pgd = Pfn{};
+}
+
+} // namespace odf

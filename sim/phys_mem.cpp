@@ -1,0 +1,105 @@
+#include "odf/phys_mem.hpp"
+
+#include <cstring>
+
+namespace odf {
+
+PhysMem::PhysMem(std::uint64_t frames) : total_(frames & ~(kHugePages - 1)) {
+    if (total_ < 4 * kHugePages) {
+        throw std::invalid_argument("physical memory must hold at least 8 MiB");
+    }
+    auto* raw = static_cast<Frame*>(std::calloc(total_, sizeof(Frame)));
+    if (raw == nullptr) {
+        throw std::bad_alloc();
+    }
+    frames_.reset(raw);
+    huge_low_ = total_;
+    // Frame 0 is the shared zero page; the huge zero page is the topmost 2 MiB block.
+    frames_[0].kind = FrameKind::ZeroPage;
+    frames_[0].refcount = 1;
+    high_water_ = 1;
+    huge_low_ -= kHugePages;
+    huge_zero_ = Pfn{huge_low_};
+    frames_[huge_low_].kind = FrameKind::HugeZero;
+    frames_[huge_low_].refcount = 1;
+    used_ = reserved_frames();
+}
+
+Pfn PhysMem::alloc_data(FrameKind kind) {
+    std::uint64_t pfn = 0;
+    if (!free_small_.empty()) {
+        pfn = free_small_.back();
+        free_small_.pop_back();
+    } else if (high_water_ < huge_low_) {
+        pfn = high_water_++;
+    } else {
+        throw OutOfMemory();
+    }
+    frames_[pfn] = Frame{};
+    frames_[pfn].kind = kind;
+    ++used_;
+    return Pfn{pfn};
+}
+
+Pfn PhysMem::alloc_huge() {
+    std::uint64_t pfn = 0;
+    if (!free_huge_.empty()) {
+        pfn = free_huge_.back();
+        free_huge_.pop_back();
+    } else if (huge_low_ >= high_water_ + kHugePages) {
+        huge_low_ -= kHugePages;
+        pfn = huge_low_;
+    } else {
+        throw OutOfMemory();
+    }
+    for (std::uint64_t i = 0; i < kHugePages; ++i) {
+        frames_[pfn + i] = Frame{};
+    }
+    frames_[pfn].kind = FrameKind::AnonHuge;
+    used_ += kHugePages;
+    return Pfn{pfn};
+}
+
+Pfn PhysMem::alloc_table(FrameKind kind) {
+    Pfn pfn = alloc_data(kind);
+    std::uint32_t slot = 0;
+    if (!free_slots_.empty()) {
+        slot = free_slots_.back();
+        free_slots_.pop_back();
+        store_[slot].fill(Pte{});
+    } else {
+        slot = static_cast<std::uint32_t>(store_.size());
+        store_.emplace_back();
+        store_.back().fill(Pte{});
+    }
+    frames_[pfn.value].slot = slot;
+    ++tables_used_;
+    if (tables_used_ > tables_peak_) {
+        tables_peak_ = tables_used_;
+    }
+    return pfn;
+}
+
+void PhysMem::convert_huge_to_small(Pfn head) {
+    for (std::uint64_t i = 0; i < kHugePages; ++i) {
+        frames_[head.value + i].kind = FrameKind::Anon;
+    }
+}
+
+void PhysMem::free(Pfn pfn) {
+    Frame& f = frames_[pfn.value];
+    if (is_table(f.kind)) {
+        free_slots_.push_back(f.slot);
+        --tables_used_;
+    }
+    if (f.kind == FrameKind::AnonHuge) {
+        free_huge_.push_back(pfn.value);
+        used_ -= kHugePages;
+    } else {
+        free_small_.push_back(static_cast<std::uint32_t>(pfn.value));
+        --used_;
+    }
+    f = Frame{};
+}
+
+} // namespace odf

@@ -1,0 +1,261 @@
+#include "odf/replay.hpp"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+
+#include "observe.hpp"
+
+namespace odf {
+
+namespace {
+
+class Progress {
+  public:
+    Progress(bool on, std::string label, std::size_t total) : on_(on), label_(std::move(label)), total_(total) {}
+    void update(std::size_t done) {
+        if (!on_ || total_ == 0) {
+            return;
+        }
+        const int pct = static_cast<int>(100 * done / total_);
+        if (pct == last_) {
+            return;
+        }
+        last_ = pct;
+        const int bar = pct * 30 / 100;
+        fmt::print(stderr, "\r{:>11} [{:<30}] {:3}%", label_, std::string(static_cast<std::size_t>(bar), '#'), pct);
+        if (done == total_) {
+            fmt::print(stderr, "\n");
+        }
+    }
+
+  private:
+    bool on_;
+    std::string label_;
+    std::size_t total_;
+    int last_ = -1;
+};
+
+double us(const CostModel& m, double cyc) { return m.to_us(cyc); }
+
+struct Row {
+    std::string name;
+    std::vector<double> values;
+    bool lower_is_better = true;
+    bool show_ratio = true;
+};
+
+std::vector<Row> rows(const std::vector<ModeResult>& r, const CostModel& m) {
+    std::vector<Row> out;
+    auto add = [&](std::string name, auto f, bool ratio = true) {
+        Row row{std::move(name), {}, true, ratio};
+        for (const auto& x : r) {
+            row.values.push_back(static_cast<double>(f(x)));
+        }
+        out.push_back(std::move(row));
+    };
+    add("forks", [](const ModeResult& x) { return x.totals.forks; }, false);
+    add("fork latency p50 (us)", [&](const ModeResult& x) { return us(m, percentiles(x.fork_cycles).p50); });
+    add("fork latency p99 (us)", [&](const ModeResult& x) { return us(m, percentiles(x.fork_cycles).p99); });
+    add("fork latency max (us)", [&](const ModeResult& x) { return us(m, percentiles(x.fork_cycles).max); });
+    add("fork latency p50 (cycles)", [&](const ModeResult& x) { return percentiles(x.fork_cycles).p50; });
+    add("page faults (minflt)", [](const ModeResult& x) { return x.totals.minflt; });
+    for (int k = 0; k < kFaultKindCount; ++k) {
+        add(fmt::format("  faults {}", fault_kind_name(static_cast<FaultKind>(k))),
+            [k](const ModeResult& x) { return x.totals.faults[static_cast<std::size_t>(k)]; }, false);
+    }
+    add("SIGSEGV events", [](const ModeResult& x) { return x.totals.segv; }, false);
+    add("PTEs copied", [](const ModeResult& x) { return x.totals.ptes_copied; });
+    add("PTE tables shared at fork", [](const ModeResult& x) { return x.totals.tables_shared; }, false);
+    add("PTE tables copied at fork", [](const ModeResult& x) { return x.totals.tables_copied_fork; });
+    add("shared tables copied on demand", [](const ModeResult& x) { return x.totals.tables_copied; }, false);
+    add("shared tables reused", [](const ModeResult& x) { return x.totals.tables_reused; }, false);
+    add("data pages copied", [](const ModeResult& x) { return x.totals.pages_copied; });
+    add("page accesses", [](const ModeResult& x) { return x.totals.accesses; }, false);
+    add("TLB misses (walks)", [](const ModeResult& x) { return x.totals.tlb_misses; });
+    add("TLB flushes", [](const ModeResult& x) { return x.totals.tlb_flushes; });
+    add("peak page-table bytes", [](const ModeResult& x) { return x.peak_pgtable_bytes; });
+    add("peak RSS (MiB)", [](const ModeResult& x) { return static_cast<double>(x.peak_rss_pages) * 4096.0 / (1 << 20); });
+    add("total cycles", [&](const ModeResult& x) { return x.totals.cycles(m); });
+    add("total time (ms)", [&](const ModeResult& x) { return us(m, x.totals.cycles(m)) / 1000.0; });
+    return out;
+}
+
+std::string num(double v) {
+    if (v == static_cast<double>(static_cast<long long>(v)) && v < 1e15) {
+        return fmt::format("{}", static_cast<long long>(v));
+    }
+    return fmt::format("{:.3f}", v);
+}
+
+} // namespace
+
+Percentiles percentiles(std::vector<double> v) {
+    Percentiles p;
+    if (v.empty()) {
+        return p;
+    }
+    std::sort(v.begin(), v.end());
+    auto at = [&](double q) {
+        const auto i = static_cast<std::size_t>(q * static_cast<double>(v.size() - 1) + 0.5);
+        return v[std::min(i, v.size() - 1)];
+    };
+    p.p50 = at(0.5);
+    p.p99 = at(0.99);
+    p.max = v.back();
+    return p;
+}
+
+std::vector<ModeResult> replay(const trace::Trace& t, const ReplayOptions& opt) {
+    std::vector<ModeResult> out;
+    const bool tty = opt.progress && isatty(STDERR_FILENO) != 0;
+    for (ForkMode mode : opt.modes) {
+        SimConfig cfg = opt.sim;
+        cfg.kernel.mode = mode;
+        Simulator sim(cfg);
+        std::unique_ptr<JsonlObserver> obs;
+        if (!opt.observe_dir.empty()) {
+            std::filesystem::create_directories(opt.observe_dir);
+            obs = std::make_unique<JsonlObserver>(
+                (std::filesystem::path(opt.observe_dir) / fmt::format("{}.jsonl", mode_name(mode))).string(), t);
+            sim.set_observer(obs.get());
+        }
+        Progress bar(tty && t.ops.size() > 100000, std::string(mode_name(mode)), t.ops.size());
+        std::size_t i = 0;
+        for (const trace::Op& op : t.ops) {
+            sim.apply(op, t);
+            if ((++i & 0xfff) == 0) {
+                bar.update(i);
+            }
+        }
+        bar.update(t.ops.size());
+        ModeResult r;
+        r.mode = mode;
+        r.fork_cycles = sim.fork_cycles();
+        r.peak_pgtable_bytes = sim.peak_pgtable_bytes();
+        r.peak_rss_pages = sim.peak_rss_pages();
+        sim.finish(t);
+        r.totals = sim.totals();
+        r.processes = sim.summaries();
+        out.push_back(std::move(r));
+    }
+    return out;
+}
+
+std::string format_table(const std::string& title, const std::vector<ModeResult>& r, const CostModel& m,
+                         bool per_process) {
+    std::string s = fmt::format("{}  (cost model: {}, {:.2f} GHz)\n", title, m.name, m.clock_ghz);
+    const auto rs = rows(r, m);
+    std::size_t w0 = 0;
+    for (const auto& row : rs) {
+        w0 = std::max(w0, row.name.size());
+    }
+    s += fmt::format("{:<{}}", "", w0);
+    for (const auto& x : r) {
+        s += fmt::format(" {:>16}", mode_name(x.mode));
+    }
+    s += "\n";
+    const auto classic = std::find_if(r.begin(), r.end(), [](const ModeResult& x) { return x.mode == ForkMode::Classic; });
+    const std::size_t ci = classic == r.end() ? r.size() : static_cast<std::size_t>(classic - r.begin());
+    for (const auto& row : rs) {
+        s += fmt::format("{:<{}}", row.name, w0);
+        for (std::size_t i = 0; i < row.values.size(); ++i) {
+            std::string cell = num(row.values[i]);
+            if (row.show_ratio && ci < r.size() && i != ci && row.values[ci] != 0) {
+                const double ratio = row.values[i] / row.values[ci];
+                cell += ratio < 0.1 ? fmt::format(" ({:.4f}x)", ratio) : fmt::format(" ({:.2f}x)", ratio);
+            }
+            s += fmt::format(" {:>16}", cell);
+        }
+        s += "\n";
+    }
+    if (ci < r.size()) {
+        s += "(Nx): the mode's value divided by classic's.\n";
+    }
+    if (per_process) {
+        for (const auto& x : r) {
+            s += fmt::format("\n{} per process:\n  {:>6} {:>10} {:>10} {:>12} {:>12} {:>14}\n", mode_name(x.mode), "pid",
+                             "minflt", "forks", "RssAnon kB", "VmPTE kB", "cycles");
+            for (const auto& [pid, p] : x.processes) {
+                s += fmt::format("  {:>6} {:>10} {:>10} {:>12} {:>12} {:>14.0f}\n", pid, p.stats.minflt, p.stats.forks,
+                                 p.rss_anon_pages * 4, p.vmpte_bytes / 1024, p.stats.cycles(m));
+            }
+        }
+    }
+    return s;
+}
+
+std::string format_json(const std::string& title, const std::vector<ModeResult>& r, const CostModel& m) {
+    nlohmann::json j;
+    j["trace"] = title;
+    j["cost_model"] = m.name;
+    j["clock_ghz"] = m.clock_ghz;
+    for (const auto& x : r) {
+        nlohmann::json mj;
+        mj["mode"] = mode_name(x.mode);
+        const Percentiles p = percentiles(x.fork_cycles);
+        mj["fork_latency_cycles"] = {{"p50", p.p50}, {"p99", p.p99}, {"max", p.max}, {"all", x.fork_cycles}};
+        mj["fork_latency_us"] = {{"p50", m.to_us(p.p50)}, {"p99", m.to_us(p.p99)}, {"max", m.to_us(p.max)}};
+        mj["minflt"] = x.totals.minflt;
+        for (int k = 0; k < kFaultKindCount; ++k) {
+            mj["faults"][std::string(fault_kind_name(static_cast<FaultKind>(k)))] =
+                x.totals.faults[static_cast<std::size_t>(k)];
+        }
+        for (int c = 0; c < kCostCount; ++c) {
+            mj["cycles_by_category"][std::string(cost_name(static_cast<Cost>(c)))] =
+                x.totals.cycles(m, static_cast<Cost>(c));
+        }
+        mj["segv"] = x.totals.segv;
+        mj["ptes_copied"] = x.totals.ptes_copied;
+        mj["tables_shared"] = x.totals.tables_shared;
+        mj["tables_copied_at_fork"] = x.totals.tables_copied_fork;
+        mj["tables_copied_on_demand"] = x.totals.tables_copied;
+        mj["tables_reused"] = x.totals.tables_reused;
+        mj["pages_copied"] = x.totals.pages_copied;
+        mj["accesses"] = x.totals.accesses;
+        mj["tlb"] = {{"l1_hits", x.totals.tlb_l1_hits},
+                     {"l2_hits", x.totals.tlb_l2_hits},
+                     {"misses", x.totals.tlb_misses},
+                     {"flushes", x.totals.tlb_flushes},
+                     {"ipis", x.totals.ipis}};
+        mj["peak_pgtable_bytes"] = x.peak_pgtable_bytes;
+        mj["peak_rss_bytes"] = x.peak_rss_pages * 4096;
+        mj["total_cycles"] = x.totals.cycles(m);
+        mj["total_us"] = m.to_us(x.totals.cycles(m));
+        for (const auto& [pid, p] : x.processes) {
+            mj["processes"].push_back({{"pid", pid},
+                                       {"minflt", p.stats.minflt},
+                                       {"forks", p.stats.forks},
+                                       {"rss_anon_kb", p.rss_anon_pages * 4},
+                                       {"vmpte_kb", p.vmpte_bytes / 1024},
+                                       {"cycles", p.stats.cycles(m)}});
+        }
+        j["modes"].push_back(mj);
+    }
+    return j.dump(2) + "\n";
+}
+
+std::string format_csv(const std::string& title, const std::vector<ModeResult>& r, const CostModel& m) {
+    std::string s = "trace,metric";
+    for (const auto& x : r) {
+        s += fmt::format(",{}", mode_name(x.mode));
+    }
+    s += "\n";
+    for (const auto& row : rows(r, m)) {
+        std::string name = row.name;
+        name.erase(0, name.find_first_not_of(' '));
+        s += fmt::format("{},{}", title, name);
+        for (double v : row.values) {
+            s += "," + num(v);
+        }
+        s += "\n";
+    }
+    return s;
+}
+
+} // namespace odf

@@ -1,0 +1,238 @@
+#include "odf/simulator.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "odf/checker.hpp"
+#include "odf/tag.h"
+
+namespace odf {
+
+using trace::OpKind;
+
+Simulator::Simulator(SimConfig cfg) : cfg_(std::move(cfg)), kernel_(cfg_.kernel) {
+    if (cfg_.check) {
+        oracle_.emplace();
+        oracle_->create(1);
+    }
+    kernel_.create_process(1);
+}
+
+void Simulator::diverge(const trace::Op& op, const trace::Trace& t, const std::string& what) const {
+    throw SimError(fmt::format("{}:{}: pid {} ({} mode): {}", t.source, op.line, op.pid,
+                               mode_name(kernel_.mode()), what));
+}
+
+Counters Simulator::totals() const {
+    Counters c = kernel_.retired();
+    for (const auto& [pid, mm] : kernel_.processes()) {
+        c += mm->stats;
+    }
+    return c;
+}
+
+void Simulator::summarize(const Mm& mm) {
+    ProcessSummary& s = summaries_[mm.pid];
+    s.pid = mm.pid;
+    s.stats += mm.stats;
+    s.rss_anon_pages = mm.rss_anon;
+    s.vmpte_bytes = mm.pgtables_bytes;
+}
+
+void Simulator::access_range(const trace::Op& op, bool write) {
+    Mm& mm = *kernel_.mm(op.pid);
+    const std::uint64_t first = op.addr & ~(kPageSize - 1);
+    const std::uint64_t len = op.len == 0 ? 1 : op.len;
+    const std::uint64_t last = (op.addr + len - 1) & ~(kPageSize - 1);
+    std::uint64_t hash = 0;
+    std::uint64_t pages = 0;
+    for (std::uint64_t va = first;; va += kPageSize) {
+        const std::uint64_t tag = write ? odf_tag(op.line, op.pid, va) : 0;
+        const AccessResult r = kernel_.access(mm, va, write, tag);
+        if (!r.ok) {
+            if (observer_ != nullptr) {
+                observer_->on_segv(op, va);
+            }
+            break;
+        }
+        ++pages;
+        if (oracle_) {
+            if (write) {
+                oracle_->write(op.pid, va, tag);
+            } else {
+                const std::uint64_t want = oracle_->read(op.pid, va);
+                if (want != r.value) {
+                    diverge(op, *cur_trace_,
+                            fmt::format("read of {:#x} returned {:#x}, the oracle says {:#x}", va, r.value, want));
+                }
+            }
+        }
+        if (!write) {
+            hash = odf_fold(hash, r.value);
+        }
+        if (va == last) {
+            break;
+        }
+    }
+    if (!write && observer_ != nullptr) {
+        observer_->on_read(op, hash, pages);
+    }
+}
+
+void Simulator::apply(const trace::Op& op, const trace::Trace& t) {
+    cur_trace_ = &t;
+    Mm* mm = kernel_.mm(op.pid);
+    if (mm == nullptr) {
+        diverge(op, t, "operation by a process that does not exist");
+    }
+    const std::uint64_t minflt_before = mm->stats.minflt;
+    const std::uint32_t pid = op.pid;
+    try {
+        switch (op.kind) {
+        case OpKind::Mmap:
+            kernel_.mmap(pid, op.addr, op.len, op.prot, op.flags == trace::kMapShared);
+            if (oracle_) {
+                oracle_->mmap(pid, op.addr, op.len, op.flags == trace::kMapShared);
+            }
+            break;
+        case OpKind::Munmap:
+            kernel_.munmap(pid, op.addr, op.len);
+            if (oracle_) {
+                oracle_->munmap(pid, op.addr, op.len);
+            }
+            break;
+        case OpKind::Mprotect:
+            kernel_.mprotect(pid, op.addr, op.len, op.prot);
+            break;
+        case OpKind::Madvise:
+            kernel_.madvise_dontneed(pid, op.addr, op.len);
+            if (oracle_) {
+                oracle_->dontneed(pid, op.addr, op.len);
+            }
+            break;
+        case OpKind::Mremap:
+            if (kernel_.mremap(pid, op.addr, op.len, op.addr2, op.len2) && oracle_) {
+                oracle_->mremap(pid, op.addr, op.len, op.addr2, op.len2);
+            }
+            break;
+        case OpKind::Brk: {
+            const std::uint64_t old_top = (mm->brk + kPageSize - 1) & ~(kPageSize - 1);
+            const bool had = mm->has_heap;
+            if (kernel_.brk(pid, op.addr) && had && oracle_) {
+                const std::uint64_t new_top = (op.addr + kPageSize - 1) & ~(kPageSize - 1);
+                if (new_top < old_top) {
+                    oracle_->munmap(pid, new_top, old_top - new_top);
+                } else if (new_top > old_top) {
+                    oracle_->mmap(pid, old_top, new_top - old_top, false);
+                }
+            }
+            break;
+        }
+        case OpKind::Pin:
+            if (auto fail = kernel_.pin(pid, op.addr, op.len); fail && observer_ != nullptr) {
+                observer_->on_pinfail(op, *fail);
+            }
+            break;
+        case OpKind::Unpin:
+            kernel_.unpin(pid, op.addr, op.len);
+            break;
+        case OpKind::Read:
+            access_range(op, false);
+            break;
+        case OpKind::Write:
+            access_range(op, true);
+            break;
+        case OpKind::Fork: {
+            const double before = mm->stats.cycles(kernel_.costs());
+            kernel_.fork(pid, op.child);
+            mm = kernel_.mm(pid);
+            fork_cycles_.push_back(mm->stats.cycles(kernel_.costs()) - before);
+            if (oracle_) {
+                oracle_->fork(pid, op.child);
+            }
+            break;
+        }
+        case OpKind::Exec:
+            kernel_.exec(pid);
+            mm = kernel_.mm(pid);
+            if (oracle_) {
+                oracle_->exec(pid);
+            }
+            break;
+        case OpKind::Exit:
+            if (observer_ != nullptr) {
+                observer_->on_exit(op, *mm);
+            }
+            summarize(*mm);
+            kernel_.exit(pid);
+            mm = nullptr;
+            if (oracle_) {
+                oracle_->exit(pid);
+            }
+            break;
+        case OpKind::Mark:
+            if (observer_ != nullptr) {
+                std::vector<std::uint32_t> pids;
+                for (const auto& [p, m] : kernel_.processes()) {
+                    pids.push_back(p);
+                }
+                std::sort(pids.begin(), pids.end());
+                for (std::uint32_t p : pids) {
+                    observer_->on_mark(op, p, *kernel_.mm(p));
+                }
+            }
+            break;
+        }
+    } catch (const OutOfMemory& e) {
+        diverge(op, t, fmt::format("{} (raise --phys-gib)", e.what()));
+    }
+    const std::uint64_t minflt = mm != nullptr ? mm->stats.minflt - minflt_before : 0;
+    if (observer_ != nullptr) {
+        observer_->on_op(op, op.kind == OpKind::Exit ? 0 : minflt);
+    }
+    std::uint64_t rss = 0;
+    {
+        for (const auto& [p, m] : kernel_.processes()) {
+            rss += static_cast<std::uint64_t>(m->rss_anon + m->rss_shmem);
+        }
+        peak_rss_ = std::max(peak_rss_, rss);
+    }
+    ++ops_;
+    if (cfg_.check && ops_ % cfg_.check_every == 0) {
+        check_now(op, t);
+    }
+}
+
+void Simulator::check_now(const trace::Op& op, const trace::Trace& t) {
+    const std::string err = InvariantChecker::check(kernel_);
+    if (!err.empty()) {
+        diverge(op, t, "invariant violated after this operation: " + err);
+    }
+}
+
+void Simulator::run(const trace::Trace& t) {
+    for (const trace::Op& op : t.ops) {
+        apply(op, t);
+    }
+}
+
+void Simulator::finish(const trace::Trace& t) {
+    std::vector<std::uint32_t> pids;
+    for (const auto& [p, m] : kernel_.processes()) {
+        pids.push_back(p);
+    }
+    std::sort(pids.begin(), pids.end());
+    for (std::uint32_t p : pids) {
+        summarize(*kernel_.mm(p));
+        kernel_.exit(p);
+    }
+    if (cfg_.check) {
+        const std::string err = InvariantChecker::check_no_leak(kernel_);
+        if (!err.empty()) {
+            throw SimError(fmt::format("{}: at the end ({} mode): {}", t.source, mode_name(kernel_.mode()), err));
+        }
+    }
+}
+
+} // namespace odf
