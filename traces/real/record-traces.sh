@@ -8,6 +8,11 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 rec="$root/scripts/record"
 what="${1:-all}"
+# RECORD_OPTS: extra scripts/record options (e.g. --all-accesses); OUT_DIR: where the traces go (default here);
+# EXT: the traces' file extension (default .trace.zst).
+read -r -a rec_opts <<<"${RECORD_OPTS:-}"
+out_dir="${OUT_DIR:-$here}"
+ext="${EXT:-.trace.zst}"
 
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
@@ -19,7 +24,7 @@ sqlite_trace() {
 	t0=$(now)
 	(cd "$d" && sqlite3 native.db <"$here/sqlite-workload.sql" >/dev/null)
 	t1=$(now)
-	(cd "$d" && "$rec" -o "$here/sqlite3-workload.trace.zst" -- sqlite3 traced.db <"$here/sqlite-workload.sql" >/dev/null)
+	(cd "$d" && "$rec" "${rec_opts[@]}" -o "$out_dir/sqlite3-workload$ext" -- sqlite3 traced.db <"$here/sqlite-workload.sql" >/dev/null)
 	t2=$(now)
 	echo "sqlite3: native $(secs "$t0" "$t1") s, recorded $(secs "$t1" "$t2") s"
 	rm -rf "$d"
@@ -30,7 +35,7 @@ bash_loop_trace() {
 	t0=$(now)
 	bash -c 'for i in $(seq 200); do /bin/true; done'
 	t1=$(now)
-	"$rec" -o "$here/bash-fork-exec-200.trace.zst" -- bash -c 'for i in $(seq 200); do /bin/true; done'
+	"$rec" "${rec_opts[@]}" -o "$out_dir/bash-fork-exec-200$ext" -- bash -c 'for i in $(seq 200); do /bin/true; done'
 	t2=$(now)
 	echo "bash-loop: native $(secs "$t0" "$t1") s, recorded $(secs "$t1" "$t2") s"
 }
@@ -47,7 +52,7 @@ POP_D=256
 redis_trace() {
 	local port=16390 d
 	d="$(mktemp -d)"
-	"$rec" -o "$here/redis-bgsave.trace.zst" -- redis-server --port "$port" --bind 127.0.0.1 --save "" \
+	"$rec" "${rec_opts[@]}" -o "$out_dir/redis-bgsave$ext" -- redis-server --port "$port" --bind 127.0.0.1 --save "" \
 		--appendonly no --dir "$d" --daemonize no --protected-mode yes --logfile "$d/redis.log" &
 	local rpid=$!
 	local i
