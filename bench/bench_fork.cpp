@@ -48,6 +48,9 @@ void BM_SimFork(benchmark::State& state, ForkMode mode) {
     state.SetItemsProcessed(it * std::int64_t(bytes / kPageSize));
     state.SetBytesProcessed(it * std::int64_t(bytes));
     set_sim_counters(state, cycles / double(it));
+    // Peak host memory of this process so far: run one size alone for a per-GiB figure (scripts/perf-targets).
+    state.counters["host_vmhwm_mib"] = host_peak_rss_mib();
+    state.counters["host_vmhwm_mib_per_gib"] = host_peak_rss_mib() / double(state.range(0));
 }
 BENCHMARK_CAPTURE(BM_SimFork, classic, ForkMode::Classic)->Arg(1)->Arg(4)->Arg(16)->Arg(50)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_SimFork, odf, ForkMode::Odf)->Arg(1)->Arg(4)->Arg(16)->Arg(50)->Unit(benchmark::kMillisecond);

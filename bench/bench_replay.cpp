@@ -1,15 +1,19 @@
 // Replay throughput: simulated page accesses per host second (items_per_second) over binary-form traces, with the
 // TLB model on (it always is). Target: >= 30 M accesses/s (scripts/perf-targets).
 //
-//   BM_ReplayScan        one process, 64 MiB populated, then 64 passes of 64-page reads with one write per pass:
-//                        the TLB-hit fast path that dominates long recorded traces
-//   BM_ReplaySnapshot    the Redis-style snapshot generator, 256 MiB: population faults, child scan, parent COWs
-//   BM_ReplayFuzz        the fuzzing-loop generator: 128 MiB parent, 200 forked children of 256 accesses each
+//   scan                 one process, 64 MiB populated, then 64 passes of 64-page reads with one write per pass:
+//                        every access misses the L2 TLB (16384 pages > 2048 entries): the walk path
+//   hot                  the same over 4 MiB (1024 pages): L2 TLB hits, the fast path of traces with locality
+//   snapshot             the Redis-style snapshot generator, 256 MiB: population faults, child scan, parent COWs
+//   fuzz                 the fuzzing-loop generator: 128 MiB parent, 200 forked children of 256 accesses each
 // The "File" variants include decoding the binary file (load_trace); the others replay a trace already in memory.
 #include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
+#include <system_error>
+
+#include <unistd.h>
 
 #include "common.hpp"
 #include "odf/trace/format.hpp"
@@ -31,10 +35,10 @@ trace::Op mk(trace::OpKind k, std::uint32_t pid, std::uint64_t addr, std::uint64
     return op;
 }
 
-trace::Trace gen_scan() {
+// `bytes` populated, then 64 passes of 64-page reads over it with one write per pass.
+trace::Trace gen_scan(std::uint64_t bytes) {
     trace::Trace t;
     t.source = "scan";
-    const std::uint64_t bytes = 64ULL << 20;
     const std::uint64_t chunk = 64 * kPageSize;
     t.ops.push_back(mk(trace::OpKind::Mmap, 1, kBase, bytes));
     t.ops.push_back(mk(trace::OpKind::Write, 1, kBase, bytes));
@@ -54,7 +58,10 @@ trace::Trace gen_scan() {
 
 trace::Trace make(const std::string& name) {
     if (name == "scan") {
-        return gen_scan();
+        return gen_scan(64ULL << 20);
+    }
+    if (name == "hot") {
+        return gen_scan(4ULL << 20);
     }
     if (name == "snapshot") {
         trace::SnapshotParams p;
@@ -69,11 +76,23 @@ trace::Trace make(const std::string& name) {
 }
 
 // The binary file of each workload, written once per process run into the temp directory.
+struct TempFiles {
+    std::map<std::string, std::string> files;
+    ~TempFiles() {
+        for (const auto& [name, path] : files) {
+            std::error_code ec;
+            std::filesystem::remove(path, ec);
+        }
+    }
+};
+
 const std::string& binary_file(const std::string& name) {
-    static std::map<std::string, std::string> files;
+    static TempFiles tmp;
+    auto& files = tmp.files;
     auto it = files.find(name);
     if (it == files.end()) {
-        const auto path = std::filesystem::temp_directory_path() / ("odf-bench-replay-" + name + ".odft");
+        const auto path = std::filesystem::temp_directory_path() /
+                          ("odf-bench-replay-" + name + "-" + std::to_string(::getpid()) + ".odft");
         trace::save_trace(path.string(), make(name), trace::Format::Binary, false);
         it = files.emplace(name, path.string()).first;
     }
@@ -113,6 +132,9 @@ void BM_Replay(benchmark::State& state, const std::string& name, ForkMode mode, 
 
 BENCHMARK_CAPTURE(BM_Replay, scan_classic, std::string("scan"), ForkMode::Classic, false)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Replay, scan_classic_file, std::string("scan"), ForkMode::Classic, true)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Replay, hot_classic, std::string("hot"), ForkMode::Classic, false)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Replay, hot_classic_file, std::string("hot"), ForkMode::Classic, true)
     ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Replay, snapshot_classic, std::string("snapshot"), ForkMode::Classic, false)
     ->Unit(benchmark::kMillisecond);

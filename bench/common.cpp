@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <fstream>
 #include <iostream>
 
 namespace odf::bench {
@@ -127,5 +128,18 @@ void set_sim_counters(benchmark::State& state, double cycles) {
 }
 
 std::string mode_label(ForkMode m) { return std::string(mode_name(m)); }
+
+double host_peak_rss_mib() {
+    std::ifstream in("/proc/self/status");
+    std::string key;
+    double kb = 0;
+    while (in >> key) {
+        if (key == "VmHWM:") {
+            in >> kb;
+            break;
+        }
+    }
+    return kb / 1024.0;
+}
 
 } // namespace odf::bench

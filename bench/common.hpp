@@ -54,4 +54,7 @@ void set_sim_counters(benchmark::State& state, double cycles);
 
 std::string mode_label(ForkMode m);
 
+// The host process's peak resident set (VmHWM of /proc/self/status), in MiB.
+double host_peak_rss_mib();
+
 } // namespace odf::bench
