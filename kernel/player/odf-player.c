@@ -75,6 +75,22 @@ static void set_odf(int on)
 		die("--odf: prctl(65) succeeded but /proc/self/use_odf reads 0");
 }
 
+/*
+ * glibc registers an rseq area in the thread's TLS; the kernel writes it (put_user) when the task is preempted or
+ * migrated. Right after fork the TLS page is write-protected, so such a write faults and adds a random minflt to
+ * the fork op. Run without rseq: re-exec once with the glibc tunable that disables it.
+ */
+static void no_rseq(char **argv)
+{
+	const char *t = getenv("GLIBC_TUNABLES");
+
+	if (t && strstr(t, "glibc.pthread.rseq=0"))
+		return;
+	setenv("GLIBC_TUNABLES", "glibc.pthread.rseq=0", 1);
+	execv("/proc/self/exe", argv);
+	die("re-exec without rseq: %s", strerror(errno));
+}
+
 static void raise_nofile(size_t need)
 {
 	struct rlimit rl;
@@ -226,6 +242,7 @@ int main(int argc, char **argv)
 	}
 	if (!path)
 		usage();
+	no_rseq(argv);
 	parse_trace(path, &g_trace);
 	raise_nofile(g_trace.nprocs * 4 + 16);
 	g_rep = malloc(g_rep_cap);

@@ -70,7 +70,7 @@ static uint64_t num_arg(char **tok, int i, const char *what)
 	uint64_t v;
 
 	if (parse_num(tok[i], &v))
-		bad("bad %s '%s'", what, tok[i]);
+		bad("bad number '%s'", tok[i]);
 	return v;
 }
 
@@ -84,7 +84,7 @@ static uint8_t parse_prot(const char *s)
 		uint8_t bit = *s == 'r' ? PROT_READ : *s == 'w' ? PROT_WRITE : *s == 'x' ? PROT_EXEC : 0;
 
 		if (!bit || (p & bit))
-			bad("bad prot '%s' (letters r,w,x or none)", s);
+			bad("bad prot '%s' (letters from r, w, x, each once, or 'none')", s);
 		p |= bit;
 	}
 	return p;
@@ -95,7 +95,7 @@ static void mark_slots(struct trace *t, uint64_t a, uint64_t len)
 	if (!len)
 		len = 1;
 	if (a >= USER_TOP || len > USER_TOP - a)
-		bad("address range 0x%llx+0x%llx outside the 47-bit user address space",
+		bad("range 0x%llx+0x%llx beyond user space (0x800000000000)",
 		    (unsigned long long)a, (unsigned long long)len);
 	for (uint64_t s = a >> SLOT_SHIFT; s <= (a + len - 1) >> SLOT_SHIFT; s++)
 		t->slot_used[s] = 1;
@@ -103,8 +103,10 @@ static void mark_slots(struct trace *t, uint64_t a, uint64_t len)
 
 static void check_aligned(uint64_t a, uint64_t len, int need_len)
 {
-	if ((a | len) & (PAGE_SZ - 1))
-		bad("address or length not 4 KiB aligned");
+	if (a & (PAGE_SZ - 1))
+		bad("address 0x%llx not 4 KiB aligned", (unsigned long long)a);
+	if (len & (PAGE_SZ - 1))
+		bad("length 0x%llx not 4 KiB aligned", (unsigned long long)len);
 	if (need_len && !len)
 		bad("zero length");
 }
@@ -124,6 +126,14 @@ static int32_t find_live(struct trace *t, uint32_t pid)
 		if (t->procs[i].pid == pid)
 			return g_ps[i].live ? (int32_t)i : -1;
 	return -1;
+}
+
+static int ever_used(struct trace *t, uint32_t pid)
+{
+	for (size_t i = 0; i < t->nprocs; i++)
+		if (t->procs[i].pid == pid)
+			return 1;
+	return 0;
 }
 
 static int32_t new_proc(struct trace *t, uint32_t pid, int32_t parent)
@@ -185,14 +195,14 @@ static void parse_line(struct trace *t, char *s, size_t *cap)
 	if (!n)
 		return;
 	if (n < 2)
-		bad("expected '<pid> <op> [args]'");
+		bad("missing op after the pid");
 	uint64_t pid = num_arg(tok, 0, "pid");
 	if (!pid || pid > UINT32_MAX)
 		bad("bad pid '%s'", tok[0]);
 	op.pid = (uint32_t)pid;
 	op.proc = find_live(t, op.pid);
 	if (op.proc < 0)
-		bad("pid %u does not exist here", op.pid);
+		bad(ever_used(t, op.pid) ? "dead pid %u (it has exited)" : "unknown pid %u", op.pid);
 	struct pstate *ps = &g_ps[op.proc];
 	const char *name = tok[1];
 	int nargs = n - 2;
@@ -200,8 +210,8 @@ static void parse_line(struct trace *t, char *s, size_t *cap)
 #define NARGS(lo, hi)                                                                      \
 	do {                                                                               \
 		if (nargs < (lo) || nargs > (hi))                                          \
-			bad("%s: expected %d%s arguments, got %d", name, lo, (hi) > (lo) ? "+" : "", \
-			    nargs);                                                        \
+			bad("wrong number of arguments for %s: expected %s, got %d", name,  \
+			    (hi) > (lo) ? "1 or 2" : #lo, nargs);                          \
 	} while (0)
 
 	if (!strcmp(name, "mmap")) {
@@ -213,7 +223,7 @@ static void parse_line(struct trace *t, char *s, size_t *cap)
 		if (!strcmp(tok[5], "shared"))
 			op.flags = MAPF_SHARED;
 		else if (strcmp(tok[5], "private"))
-			bad("bad mmap flags '%s' (private or shared)", tok[5]);
+			bad("bad flags '%s' (private or shared)", tok[5]);
 		check_aligned(op.a, op.b, 1);
 		mark_slots(t, op.a, op.b);
 	} else if (!strcmp(name, "munmap") || !strcmp(name, "pin") || !strcmp(name, "unpin")) {
@@ -237,7 +247,7 @@ static void parse_line(struct trace *t, char *s, size_t *cap)
 		op.a = num_arg(tok, 2, "address");
 		op.b = num_arg(tok, 3, "length");
 		if (strcmp(tok[4], "dontneed"))
-			bad("madvise: only 'dontneed' is supported, not '%s'", tok[4]);
+			bad("bad advice '%s' (only dontneed)", tok[4]);
 		check_aligned(op.a, op.b, 1);
 		mark_slots(t, op.a, op.b);
 	} else if (!strcmp(name, "mremap")) {
@@ -249,6 +259,8 @@ static void parse_line(struct trace *t, char *s, size_t *cap)
 		op.d = num_arg(tok, 5, "new length");
 		check_aligned(op.a, op.b, 1);
 		check_aligned(op.c, op.d, 1);
+		if (op.a < op.c + op.d && op.c < op.a + op.b)
+			bad("mremap ranges overlap");
 		mark_slots(t, op.a, op.b);
 		mark_slots(t, op.c, op.d);
 	} else if (!strcmp(name, "brk")) {
@@ -256,7 +268,9 @@ static void parse_line(struct trace *t, char *s, size_t *cap)
 		op.kind = OP_BRK;
 		op.a = num_arg(tok, 2, "address");
 		if (op.a & (PAGE_SZ - 1))
-			bad("brk address not 4 KiB aligned");
+			bad("address 0x%llx not 4 KiB aligned", (unsigned long long)op.a);
+		if (op.a > USER_TOP)
+			bad("range 0x%llx+0x0 beyond user space (0x800000000000)", (unsigned long long)op.a);
 		if (!ps->has_brk) {
 			ps->has_brk = 1;
 			ps->brk_lo = ps->brk_hi = op.a;
@@ -269,7 +283,7 @@ static void parse_line(struct trace *t, char *s, size_t *cap)
 		NARGS(1, 2);
 		op.kind = name[0] == 'r' ? OP_R : OP_W;
 		op.a = num_arg(tok, 2, "address");
-		op.b = nargs == 2 ? num_arg(tok, 3, "length") : PAGE_SZ;
+		op.b = nargs == 2 ? num_arg(tok, 3, "length") : PAGE_SZ - (op.a & (PAGE_SZ - 1));
 		if (!op.b)
 			bad("zero length");
 		mark_slots(t, op.a, op.b);
@@ -279,8 +293,8 @@ static void parse_line(struct trace *t, char *s, size_t *cap)
 		uint64_t c = num_arg(tok, 2, "child pid");
 		if (!c || c > UINT32_MAX)
 			bad("bad child pid '%s'", tok[2]);
-		if (find_live(t, (uint32_t)c) >= 0)
-			bad("fork: pid %llu already exists", (unsigned long long)c);
+		if (ever_used(t, (uint32_t)c))
+			bad("reused child pid %llu", (unsigned long long)c);
 		op.child_pid = (uint32_t)c;
 		op.child = new_proc(t, op.child_pid, op.proc);
 	} else if (!strcmp(name, "exec")) {
@@ -321,7 +335,7 @@ void parse_trace(const char *path, struct trace *t)
 	if (nl)
 		*nl = 0;
 	if (strncmp(s, "# odf-trace v1", 14) || (s[14] && s[14] != ' ' && s[14] != '\r'))
-		bad("first line must be '# odf-trace v1'");
+		bad("missing header '# odf-trace v1'");
 	while (nl) {
 		s = nl + 1;
 		g_line++;

@@ -97,7 +97,7 @@ static uint64_t pinnable_prefix(uint64_t r, uint64_t len)
 		p++;
 		uint64_t e = hex(&p);
 		p++;
-		int ok = p[0] == 'r' && p[1] == 'w' && p[3] == 'p';
+		int ok = p[1] == 'w' && p[3] == 'p'; /* FOLL_WRITE needs VM_WRITE only */
 		const char *nl = strchr(p, '\n');
 		/* anonymous: inode field 0 and no path (maps: perms offset dev inode path) */
 		const char *q = p;
