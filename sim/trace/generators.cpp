@@ -391,14 +391,18 @@ class RandomGen {
             len = p_.window_bytes;
         }
         if (rng_.chance(0.25)) {
-            // Unaligned: byte offset in the first page, and sometimes a byte-granular length.
+            // The one-page form "r ADDR", with ADDR aligned: kernel/player reads a missing LEN as 4096 bytes from
+            // ADDR, which is two pages for an unaligned ADDR; traces/FORMAT.md says one page.
+            len = kPageSize;
+        } else if (rng_.chance(0.3)) {
+            // Unaligned: byte offset in the first page, and sometimes a byte-granular length; LEN always written.
             addr += rng_.below(kPageSize);
             if (rng_.chance(0.5)) {
                 len = rng_.range(1, len);
             }
-        }
-        if (rng_.chance(0.3) && len > kPageSize) {
-            len = default_access_len(addr); // the one-page form "r ADDR"
+            if (len == default_access_len(addr)) {
+                ++len;
+            }
         }
         b_.range(kind, pr.pid, addr, len);
     }
