@@ -166,12 +166,16 @@ SCENARIO("trace_binary: corrupt binary input throws TraceError", "[trace][binary
         }
     }
     GIVEN("trailing bytes") {
-        THEN("they are reported") { CHECK_THROWS_WITH(from_binary(bin + "x"), Catch::Contains("trailing bytes")); }
+        THEN("they are reported") {
+            CHECK_THROWS_WITH(from_binary(bin + "x"), Catch::Contains("trailing bytes"));
+        }
     }
     GIVEN("an unsupported version") {
         std::string b = bin;
         b[8] = 2;
-        THEN("it is reported") { CHECK_THROWS_WITH(from_binary(b), Catch::Contains("unsupported binary version")); }
+        THEN("it is reported") {
+            CHECK_THROWS_WITH(from_binary(b), Catch::Contains("unsupported binary version"));
+        }
     }
     GIVEN("a valid binary encoding of an invalid trace (an op by an unknown pid)") {
         Trace t;

@@ -95,6 +95,8 @@ SCENARIO("trace_fuzz: 1000 byte-mutated traces either parse or throw TraceError"
             INFO("mutation " << i);
             CHECK_NOTHROW(parsed += try_load(m));
         }
-        THEN("most fail cleanly") { CHECK(parsed < 1000); }
+        THEN("most fail cleanly") {
+            CHECK(parsed < 1000);
+        }
     }
 }

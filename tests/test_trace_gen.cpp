@@ -22,7 +22,9 @@ void check_valid_canonical(const Trace& t) {
     CHECK(u.labels == t.labels);
 }
 
-std::string label_of(const Trace& t, const Op& op) { return t.labels.at(op.label); }
+std::string label_of(const Trace& t, const Op& op) {
+    return t.labels.at(op.label);
+}
 
 } // namespace
 
@@ -74,7 +76,9 @@ SCENARIO("trace_gen: fork-sweep populates, marks, forks, exits the child and unm
     GIVEN("bad sizes") {
         ForkSweepParams p;
         p.sizes_gib = {0};
-        THEN("they are rejected") { CHECK_THROWS_AS(gen_fork_sweep(p), std::invalid_argument); }
+        THEN("they are rejected") {
+            CHECK_THROWS_AS(gen_fork_sweep(p), std::invalid_argument);
+        }
     }
 }
 
@@ -217,9 +221,8 @@ SCENARIO("trace_gen: random programs are valid, deterministic, and use every op"
                     pins[op.pid].insert({op.addr, op.len}); // a failing pin's prefix is checked by the model
                 } else if (op.kind == OpKind::Unpin) {
                     auto& s = pins[op.pid];
-                    auto it = std::find_if(s.begin(), s.end(), [&](const auto& pr) {
-                        return pr.first == op.addr && pr.second >= op.len;
-                    });
+                    auto it = std::find_if(s.begin(), s.end(),
+                                           [&](const auto& pr) { return pr.first == op.addr && pr.second >= op.len; });
                     unpin_ok = unpin_ok && it != s.end();
                     if (it != s.end()) {
                         s.erase(it);

@@ -215,6 +215,8 @@ SCENARIO("trace_text: writing gives the canonical form, and parsing it gives the
         op.pid = 1;
         op.line = 2;
         t.ops.push_back(op);
-        THEN("the writer refuses it") { CHECK_THROWS_AS(write_text_string(t), TraceError); }
+        THEN("the writer refuses it") {
+            CHECK_THROWS_AS(write_text_string(t), TraceError);
+        }
     }
 }

@@ -20,7 +20,9 @@ constexpr std::size_t kMaxOpBytes = 1 + 5 + 10 + 10 + 10 + 10 + 10 + 1;
 std::uint64_t zigzag(std::int64_t v) {
     return (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63);
 }
-std::int64_t unzigzag(std::uint64_t v) { return static_cast<std::int64_t>((v >> 1) ^ (~(v & 1) + 1)); }
+std::int64_t unzigzag(std::uint64_t v) {
+    return static_cast<std::int64_t>((v >> 1) ^ (~(v & 1) + 1));
+}
 
 void put_varint(std::string& s, std::uint64_t v) {
     while (v >= 0x80) {
@@ -30,8 +32,12 @@ void put_varint(std::string& s, std::uint64_t v) {
     s.push_back(static_cast<char>(v));
 }
 
-bool has_addr(OpKind k) { return k <= OpKind::Write; }
-bool has_len(OpKind k) { return k <= OpKind::Write && k != OpKind::Brk; }
+bool has_addr(OpKind k) {
+    return k <= OpKind::Write;
+}
+bool has_len(OpKind k) {
+    return k <= OpKind::Write && k != OpKind::Brk;
+}
 
 } // namespace
 

@@ -170,8 +170,7 @@ void add_gen(CLI::App& app) {
         c->add_option("--window-mib", o->window_mib, "mmap window in MiB")->capture_default_str();
         c->add_option("--heap-mib", o->heap_mib, "brk heap window in MiB")->capture_default_str();
         c->add_option("--max-map-pages", o->p.max_map_pages, "Largest mapping op in pages")->capture_default_str();
-        c->add_option("--max-access-pages", o->p.max_access_pages, "Largest r/w op in pages")
-            ->capture_default_str();
+        c->add_option("--max-access-pages", o->p.max_access_pages, "Largest r/w op in pages")->capture_default_str();
         c->add_flag("--no-exit", o->no_exit, "Do not end with every process exiting");
         add_output(c, o->out);
         c->callback([o] {
@@ -241,10 +240,10 @@ void add_check(CLI::App& app) {
                         kinds += fmt::format(" {}={}", op_name(static_cast<OpKind>(k)), total.by_kind[k]);
                     }
                 }
-                std::cout << fmt::format("{}: ok, {}{}, {} ops, {} processes, {} labels, pages read {}, written {};{}\n",
-                                         f, r.format() == Format::Binary ? "binary" : "text",
-                                         r.compressed() ? "+zstd" : "", nops, total.processes, r.labels().size(),
-                                         total.pages_read, total.pages_written, kinds);
+                std::cout << fmt::format(
+                    "{}: ok, {}{}, {} ops, {} processes, {} labels, pages read {}, written {};{}\n", f,
+                    r.format() == Format::Binary ? "binary" : "text", r.compressed() ? "+zstd" : "", nops,
+                    total.processes, r.labels().size(), total.pages_read, total.pages_written, kinds);
             } catch (const TraceError& e) {
                 std::cerr << e.what() << '\n';
                 failed = true;

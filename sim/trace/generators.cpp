@@ -26,9 +26,7 @@ class Rng {
         return z ^ (z >> 31);
     }
     // Uniform in [0, n); n > 0.
-    std::uint64_t below(std::uint64_t n) {
-        return static_cast<std::uint64_t>((static_cast<u128>(next()) * n) >> 64);
-    }
+    std::uint64_t below(std::uint64_t n) { return static_cast<std::uint64_t>((static_cast<u128>(next()) * n) >> 64); }
     // Uniform in [lo, hi].
     std::uint64_t range(std::uint64_t lo, std::uint64_t hi) { return lo + below(hi - lo + 1); }
     double unit() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
@@ -102,7 +100,9 @@ class Builder {
 
 constexpr std::uint8_t kRW = kProtRead | kProtWrite;
 
-std::string size_label(double gib) { return fmt::format("{}G", gib); }
+std::string size_label(double gib) {
+    return fmt::format("{}G", gib);
+}
 
 std::uint64_t check_base(std::uint64_t base, std::uint64_t len) {
     if (base % kPageSize != 0 || base >= kUserSpaceEnd || len > kUserSpaceEnd - base) {
@@ -258,7 +258,8 @@ class RandomGen {
         }
         check_base(p.window_base, p.window_bytes + 64 * kPageSize);
         check_base(p.heap_base, p.heap_bytes);
-        if (p.heap_base < p.window_base + p.window_bytes + 64 * kPageSize && p.window_base < p.heap_base + p.heap_bytes) {
+        if (p.heap_base < p.window_base + p.window_bytes + 64 * kPageSize &&
+            p.window_base < p.heap_base + p.heap_bytes) {
             throw std::invalid_argument("random: heap window overlaps the mmap window");
         }
         if (p.max_live == 0 || p.max_procs == 0 || p.max_map_pages == 0 || p.max_access_pages == 0) {
@@ -477,7 +478,8 @@ class RandomGen {
         // Start anywhere in the VMA run that contains i.
         std::uint64_t n = extent(pr, i, rng_.range(1, p_.max_map_pages), true);
         const PageState src = pr.pages[i];
-        std::uint64_t n2 = src.shared != 0 ? rng_.range(1, n) : rng_.range(1, std::min<std::uint64_t>(p_.max_map_pages, npages_));
+        std::uint64_t n2 =
+            src.shared != 0 ? rng_.range(1, n) : rng_.range(1, std::min<std::uint64_t>(p_.max_map_pages, npages_));
         if (n2 > npages_) {
             return;
         }
@@ -594,6 +596,8 @@ class RandomGen {
 
 } // namespace
 
-Trace gen_random(const RandomParams& p) { return RandomGen(p).run(); }
+Trace gen_random(const RandomParams& p) {
+    return RandomGen(p).run();
+}
 
 } // namespace odf::trace

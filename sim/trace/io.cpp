@@ -135,12 +135,24 @@ bool TraceReader::next(std::vector<Op>& out, std::size_t max_ops) {
     out.clear();
     return impl_->decoder->next(out, max_ops);
 }
-bool TraceReader::append(std::vector<Op>& out, std::size_t max_ops) { return impl_->decoder->next(out, max_ops); }
-const std::vector<std::string>& TraceReader::labels() const { return impl_->decoder->labels(); }
-std::uint64_t TraceReader::op_count_hint() const { return impl_->decoder->op_count_hint(); }
-Format TraceReader::format() const { return impl_->format; }
-bool TraceReader::compressed() const { return impl_->compressed; }
-const std::string& TraceReader::name() const { return impl_->name; }
+bool TraceReader::append(std::vector<Op>& out, std::size_t max_ops) {
+    return impl_->decoder->next(out, max_ops);
+}
+const std::vector<std::string>& TraceReader::labels() const {
+    return impl_->decoder->labels();
+}
+std::uint64_t TraceReader::op_count_hint() const {
+    return impl_->decoder->op_count_hint();
+}
+Format TraceReader::format() const {
+    return impl_->format;
+}
+bool TraceReader::compressed() const {
+    return impl_->compressed;
+}
+const std::string& TraceReader::name() const {
+    return impl_->name;
+}
 
 namespace {
 Trace read_all(TraceReader& r) {

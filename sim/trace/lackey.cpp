@@ -48,8 +48,8 @@ Trace import_lackey(std::istream& in, const std::string& name, const LackeyOptio
         std::size_t comma = rest.find(',');
         std::uint64_t addr = 0;
         std::uint64_t size = 0;
-        bool ok = (kind == 'I' || kind == 'L' || kind == 'S' || kind == 'M') && j != std::string_view::npos &&
-                  j > 0 && comma != std::string_view::npos && comma > j;
+        bool ok = (kind == 'I' || kind == 'L' || kind == 'S' || kind == 'M') && j != std::string_view::npos && j > 0 &&
+                  comma != std::string_view::npos && comma > j;
         if (ok) {
             std::string hex = "0x" + std::string(rest.substr(j, comma - j));
             ok = detail::parse_u64(hex, addr) && detail::parse_u64(rest.substr(comma + 1), size) && size > 0 &&

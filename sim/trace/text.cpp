@@ -127,7 +127,9 @@ constexpr std::array<OpSyntax, kOpKindCount> kSyntax = {{
     {"mark", OpKind::Mark, 1, 1},
 }};
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
+bool is_space(char c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+}
 
 class TextDecoder final : public Decoder {
   public:

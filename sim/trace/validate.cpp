@@ -93,7 +93,9 @@ void Validator::set_state(std::uint32_t pid, std::uint8_t s) {
     }
 }
 
-void Validator::fail(const Op& op, const std::string& reason) const { throw TraceError(file_, op.line, reason); }
+void Validator::fail(const Op& op, const std::string& reason) const {
+    throw TraceError(file_, op.line, reason);
+}
 
 void Validator::check_range(const Op& op, std::uint64_t addr, std::uint64_t len, bool aligned) const {
     if (aligned && addr % kPageSize != 0) {

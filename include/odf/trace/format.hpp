@@ -30,7 +30,9 @@ enum class Format : std::uint8_t { Text, Binary };
 
 // Pages an op touches (mapping ops and r/w): [first_page(op), first_page(op) + page_count(op) * 4096).
 // r/w need not be aligned: they cover every page that [addr, addr+len) touches.
-[[nodiscard]] inline std::uint64_t first_page(const Op& op) { return op.addr & ~(kPageSize - 1); }
+[[nodiscard]] inline std::uint64_t first_page(const Op& op) {
+    return op.addr & ~(kPageSize - 1);
+}
 [[nodiscard]] inline std::uint64_t page_count(const Op& op) {
     if (op.len == 0) {
         return 0;
@@ -38,7 +40,9 @@ enum class Format : std::uint8_t { Text, Binary };
     return ((op.addr + op.len - 1) / kPageSize) - (op.addr / kPageSize) + 1;
 }
 // The len that an r/w op without LEN gets: from addr to the end of its page (exactly one page).
-[[nodiscard]] inline std::uint64_t default_access_len(std::uint64_t addr) { return kPageSize - (addr % kPageSize); }
+[[nodiscard]] inline std::uint64_t default_access_len(std::uint64_t addr) {
+    return kPageSize - (addr % kPageSize);
+}
 
 // Parses the text form. Throws TraceError(name, line, reason) on the first error (syntax or validity).
 // Labels are interned in order of first appearance; Op::line is the 1-based line in the input.

@@ -75,16 +75,16 @@ struct UnitTestParams {
 // mapping; brk stays in the heap window.
 struct RandomParams {
     std::uint64_t seed = 1;
-    unsigned ops = 1000;                          // ops before the final exits
-    unsigned max_live = 4;                        // live processes at once
-    unsigned max_procs = 16;                      // processes ever created (incl. pid 1)
-    std::uint64_t window_base = 0x7ff000000ULL;   // mmap window, crosses the 32 GiB (1 GiB-aligned) boundary
-    std::uint64_t window_bytes = 64 * kMiB;       // mmap window size
-    std::uint64_t heap_base = 0x100000000ULL;     // brk heap window
-    std::uint64_t heap_bytes = 4 * kMiB;          // heap window size
-    unsigned max_map_pages = 1024;                // largest mmap
-    unsigned max_access_pages = 64;               // largest r/w
-    bool exit_all = true;                         // every process exits at the end (children first)
+    unsigned ops = 1000;                        // ops before the final exits
+    unsigned max_live = 4;                      // live processes at once
+    unsigned max_procs = 16;                    // processes ever created (incl. pid 1)
+    std::uint64_t window_base = 0x7ff000000ULL; // mmap window, crosses the 32 GiB (1 GiB-aligned) boundary
+    std::uint64_t window_bytes = 64 * kMiB;     // mmap window size
+    std::uint64_t heap_base = 0x100000000ULL;   // brk heap window
+    std::uint64_t heap_bytes = 4 * kMiB;        // heap window size
+    unsigned max_map_pages = 1024;              // largest mmap
+    unsigned max_access_pages = 64;             // largest r/w
+    bool exit_all = true;                       // every process exits at the end (children first)
 };
 [[nodiscard]] Trace gen_random(const RandomParams& p);
 
