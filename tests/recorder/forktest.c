@@ -38,6 +38,15 @@ int main(void)
 	waitpid(c, &st, 0);
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
 		return 5;
+	for (int rep = 0; rep < 2; rep++) /* after the fork: a new epoch, pages 0..3 written again */
+		for (int i = 0; i < 4; i++)
+			p[i * PG + 200] = 9;
+	/* a mapping change restarts the epoch of pages 0..1 only */
+	if (mprotect((char*)p, 2 * PG, PROT_READ) != 0 || mprotect((char*)p, 2 * PG, PROT_READ | PROT_WRITE) != 0)
+		return 6;
+	for (int rep = 0; rep < 2; rep++)
+		for (int i = 0; i < 4; i++)
+			p[i * PG + 300] = 10;
 	munmap((void*)p, PAGES * PG);
 	char* keep[200];
 	for (int i = 0; i < 200; i++) { /* small blocks: the heap grows by brk */

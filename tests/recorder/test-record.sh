@@ -69,6 +69,7 @@ facts() { # facts TRACE MAPADDR
 	$1 == 1 && $2 == "mmap" && hex($3) == M && hex($4) == N * P && $5 == "rw" && $6 == "private" { mmap_line = n }
 	$1 == 1 && $2 == "mprotect" && hex($3) == M + 8 * P && hex($4) == 8 * P && $5 == "r" { mprot_line = n }
 	$1 == 1 && $2 == "fork" { forks++; if ($3 == 2) fork_line = n }
+	$1 == 1 && $2 == "mprotect" && hex($3) == M && hex($4) == 2 * P && $5 == "rw" { rw_line = n }
 	$1 == 2 && $2 == "exit" { child_exit = n }
 	$1 == 1 && $2 == "munmap" && hex($3) == M && hex($4) == N * P { munmap_line = n }
 	$1 == 1 && $2 == "brk" { nbrk++; b = hex($3); if (nbrk == 1) brk0 = b; if (b > brkmax) brkmax = b }
@@ -79,6 +80,8 @@ facts() { # facts TRACE MAPADDR
 			if (p < M || p >= M + N * P) continue
 			i = (p - M) / P
 			if ($1 == 1 && $2 == "w" && mmap_line && !fork_line) pw[i]++
+			if ($1 == 1 && $2 == "w" && fork_line && !rw_line) pf[i]++
+			if ($1 == 1 && $2 == "w" && rw_line) pm[i]++
 			if ($1 == 2 && $2 == "w") cw[i]++
 			if ($1 == 2 && $2 == "r") cr[i]++
 			if ($1 != 1 && $1 != 2) other++
@@ -94,6 +97,9 @@ facts() { # facts TRACE MAPADDR
 		for (i = 0; i < N; i++) { if (pw[i] == 1) pw1++; if (pw[i] >= 3) pw3++ }
 		for (i = 0; i < 8; i++) { if (cw[i] == 1) cw1++; if (cw[i] >= 2) cw2++ }
 		for (i = 8; i < N; i++) { if (cw[i]) cwro++; if (cr[i] == 1) cr1++ }
+		for (i = 0; i < 4; i++) { if (pf[i] == 1) pf1++; if (pf[i] >= 2) pf2++ }
+		print "post_fork_once " pf1 + 0; print "post_fork_2x " pf2 + 0
+		print "post_mprotect " pm[0] + 0 "," pm[1] + 0 "," pm[2] + 0 "," pm[3] + 0
 		print "parent_pages_once " pw1 + 0; print "parent_pages_3x " pw3 + 0
 		print "child_pages_once " cw1 + 0; print "child_pages_2x " cw2 + 0
 		print "child_writes_ro " cwro + 0; print "child_reads_ro_once " cr1 + 0
@@ -118,12 +124,18 @@ check "child never writes the read-only half" test "$(val child_writes_ro "$work
 check "first-touch: child reads each read-only page once" test "$(val child_reads_ro_once "$work/ft.facts")" = 8
 check "first-touch: parent writes each of the 16 pages once before the fork" \
 	test "$(val parent_pages_once "$work/ft.facts")" = 16
+check "first-touch: after the fork (new epoch) the parent writes pages 0..3 once each" \
+	test "$(val post_fork_once "$work/ft.facts")" = 4
+check "first-touch: after mprotect of pages 0..1 only they are written again, once" \
+	test "$(val post_mprotect "$work/ft.facts")" = 1,1,0,0
 check "no other pid touches the mapping" test "$(val other_pids "$work/ft.facts")" = 0
 
 if [[ -s "$work/all.trace" ]]; then
 	map2="$(awk '/^map /{print $2}' "$work/all.out")"
 	facts "$work/all.trace" "$map2" >"$work/all.facts"
 	check "all-accesses: parent writes each page 3 times" test "$(val parent_pages_3x "$work/all.facts")" = 16
+	check "all-accesses: after the fork the parent writes pages 0..3 twice" \
+		test "$(val post_fork_2x "$work/all.facts")" = 4
 	check "all-accesses: child writes each of its pages twice" test "$(val child_pages_2x "$work/all.facts")" = 8
 	a="$(val ops "$work/all.facts")"
 	f="$(val ops "$work/ft.facts")"
@@ -135,6 +147,16 @@ if command -v python3 >/dev/null 2>&1; then
 	if [[ -s "$work/all.trace" ]]; then
 		if python3 "$here/validate-trace.py" "$work/all.trace"; then ok "validator (all-accesses)"; else ko "validator (all-accesses)"; fi
 	fi
+fi
+
+# exec: a shell that forks and execs a child.
+if "$root/scripts/record" -o "$work/exec.trace" -- /bin/sh -c '/bin/true; exit 0' >/dev/null 2>"$work/exec.err"; then
+	check "exec: '1 fork 2', then '2 exec', its new mappings, '2 exit'" \
+		awk '$0 == "1 fork 2" { f = NR } $0 == "2 exec" && f { e = NR } $1 == 2 && $2 == "mmap" && e { m = 1 }
+			$0 == "2 exit" && m { x = 1 } END { exit !x }' "$work/exec.trace"
+else
+	ko "record sh -c '/bin/true'"
+	cat "$work/exec.err"
 fi
 
 # Error handling of scripts/record.
