@@ -382,7 +382,6 @@ bool Kernel::mremap(std::uint32_t pid, std::uint64_t old_addr, std::uint64_t old
     m.vmas.erase(old_addr);
     move_page_tables(m, old_addr, new_addr, old_len);
     flush_tlb_range(m, old_addr, old_addr + old_len);
-    free_pgtables(m, old_addr, old_addr + old_len);
     moved.start = new_addr;
     moved.end = new_addr + new_len; // vma_expand() when growing
     if (moved.shared) {
@@ -390,6 +389,7 @@ bool Kernel::mremap(std::uint32_t pid, std::uint64_t old_addr, std::uint64_t old
         obj.pages.resize(std::max<std::size_t>(obj.pages.size(), moved.pgoff + moved.pages()), 0);
     }
     insert_vma(m, moved);
+    free_pgtables(m, old_addr, old_addr + old_len);
     return true;
 }
 

@@ -1,0 +1,81 @@
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <string>
+
+#include "odf/phys_mem.hpp"
+
+using namespace odf;
+
+namespace {
+long vm_rss_kb() {
+    std::ifstream f("/proc/self/status");
+    std::string line;
+    while (std::getline(f, line)) {
+        if (line.rfind("VmRSS:", 0) == 0) {
+            return std::stol(line.substr(6));
+        }
+    }
+    return -1;
+}
+} // namespace
+
+TEST_CASE("frames_are_handed_out_zeroed_and_reused_after_free", "[phys]") {
+    PhysMem pm(8192);
+    CHECK(pm.used_frames() == pm.reserved_frames());
+    const Pfn a = pm.alloc_data(FrameKind::Anon);
+    CHECK(pm.frame(a).refcount == 0);
+    CHECK(pm.frame(a).kind == FrameKind::Anon);
+    pm.frame(a).tag = 99;
+    pm.free(a);
+    const Pfn b = pm.alloc_data(FrameKind::Anon);
+    CHECK(b == a);
+    CHECK(pm.frame(b).tag == 0);
+    pm.free(b);
+    CHECK(pm.used_frames() == pm.reserved_frames());
+}
+
+TEST_CASE("table_frames_hold_512_zeroed_entries", "[phys]") {
+    PhysMem pm(8192);
+    const Pfn t = pm.alloc_table(FrameKind::PteTable);
+    for (const Pte& e : pm.table(t)) {
+        REQUIRE(e.none());
+    }
+    pm.table(t)[5] = Pte::table(Pfn{3});
+    pm.free(t);
+    const Pfn u = pm.alloc_table(FrameKind::PteTable);
+    CHECK(pm.table(u)[5].none());
+    CHECK(pm.peak_table_frames() == 1);
+}
+
+TEST_CASE("huge_pages_are_2mib_aligned_blocks", "[phys]") {
+    PhysMem pm(4 * 8192);
+    const Pfn h = pm.alloc_huge();
+    CHECK(h.value % kHugePages == 0);
+    CHECK(pm.used_frames() == pm.reserved_frames() + kHugePages);
+    pm.frame(h).refcount = 0;
+    pm.free(h);
+    CHECK(pm.used_frames() == pm.reserved_frames());
+}
+
+TEST_CASE("running_out_of_frames_throws_out_of_memory", "[phys]") {
+    PhysMem pm(4 * kHugePages);
+    REQUIRE_THROWS_AS(
+        [&] {
+            for (int i = 0; i < 100000; ++i) {
+                (void)pm.alloc_data(FrameKind::Anon);
+            }
+        }(),
+        OutOfMemory);
+}
+
+TEST_CASE("64_gib_of_simulated_memory_costs_little_host_memory_until_used", "[phys]") {
+    const long before = vm_rss_kb();
+    PhysMem pm((64ULL << 30) >> kPageShift);
+    for (int i = 0; i < 1000; ++i) {
+        (void)pm.alloc_data(FrameKind::Anon);
+    }
+    const long after = vm_rss_kb();
+    CHECK(pm.total_frames() == (64ULL << 30) >> kPageShift);
+    CHECK(after - before < 64 * 1024); // well under 64 MiB for a 16 Mi-frame descriptor array
+}
