@@ -560,6 +560,32 @@ static void odf_post_syscall(ThreadId tid, UInt sysno, UWord* args, UInt nArgs, 
       SizeT oldlen = PG_UP(args[1]);
       SizeT newlen = PG_UP(args[2]);
       Addr nw = sr_Res(res);
+      if (nw == old) {
+         /* Resized in place: odf-trace's mremap needs disjoint ranges, so a shrink is an munmap of the tail and
+            a growth an mmap of the tail with the mapping's protection (contents of the head stay). */
+         if (newlen < oldlen) {
+            ev_range("munmap", old + newlen, oldlen - newlen, NULL);
+         } else if (newlen > oldlen) {
+            NSegment const* seg = VG_(am_find_nsegment)(old);
+            UWord prot = VKI_PROT_READ | VKI_PROT_WRITE;
+            Bool shared = False;
+            if (seg) {
+               prot = (seg->hasR ? VKI_PROT_READ : 0) | (seg->hasW ? VKI_PROT_WRITE : 0) |
+                      (seg->hasX ? VKI_PROT_EXEC : 0);
+               shared = seg->kind == SkShmC;
+            }
+            ev_mmap(old + oldlen, newlen - oldlen, prot, shared);
+         }
+         break;
+      }
+      if (nw < old + oldlen && old < nw + newlen) {
+         /* Overlapping move (not expected from Linux): unmap and map anew; contents are lost. */
+         ev_range("munmap", old, oldlen, NULL);
+         ev_mmap(nw, newlen, VKI_PROT_READ | VKI_PROT_WRITE, False);
+         break;
+      }
+      if (oldlen == 0 || newlen == 0)
+         break;
       flush_pending();
       line_begin(next_seq());
       put_str("mremap ");
