@@ -149,6 +149,13 @@ if command -v python3 >/dev/null 2>&1; then
 	fi
 fi
 
+# The project's own parser, when built (ODF_SIM=path overrides).
+odf_sim="${ODF_SIM:-$root/build/sim/cli/odf-sim}"
+if [[ -x "$odf_sim" ]]; then
+	check "odf-sim check (first-touch)" "$odf_sim" check "$work/ft.trace"
+	[[ -s "$work/all.trace" ]] && check "odf-sim check (all-accesses)" "$odf_sim" check "$work/all.trace"
+fi
+
 # exec: a shell that forks and execs a child.
 if "$root/scripts/record" -o "$work/exec.trace" -- /bin/sh -c '/bin/true; exit 0' >/dev/null 2>"$work/exec.err"; then
 	check "exec: '1 fork 2', then '2 exec', its new mappings, '2 exit'" \
