@@ -335,8 +335,11 @@ Trace decode_all_binary(std::unique_ptr<detail::ByteSource> src, const std::stri
     auto dec = detail::make_binary_decoder(std::move(src), name);
     Trace t;
     t.source = name;
-    t.ops.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(dec->op_count_hint(), 1ULL << 22)));
-    while (dec->next(t.ops, 1U << 16)) {
+    // Reserve for the announced op count once a first batch decoded (a corrupt short file fails before that).
+    bool more = dec->next(t.ops, 1U << 16);
+    t.ops.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(dec->op_count_hint(), 1ULL << 26)));
+    while (more) {
+        more = dec->next(t.ops, 1U << 16);
     }
     t.labels = dec->labels();
     return t;

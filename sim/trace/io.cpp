@@ -158,9 +158,11 @@ namespace {
 Trace read_all(TraceReader& r) {
     Trace t;
     t.source = r.name();
-    // A corrupt count fails while decoding; cap the up-front reservation anyway.
-    t.ops.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(r.op_count_hint(), 1ULL << 22)));
-    while (r.append(t.ops, 1U << 16)) {
+    // Reserve for the announced op count once a first batch decoded (a corrupt short file fails before that).
+    bool more = r.append(t.ops, 1U << 16);
+    t.ops.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(r.op_count_hint(), 1ULL << 26)));
+    while (more) {
+        more = r.append(t.ops, 1U << 16);
     }
     t.labels = r.labels();
     return t;

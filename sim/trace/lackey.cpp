@@ -103,6 +103,7 @@ Trace import_lackey(std::istream& in, const std::string& name, const LackeyOptio
     for (std::size_t k = 0; k < t.ops.size(); ++k) {
         t.ops[k].line = static_cast<std::uint32_t>(k + 2);
     }
+    validate(t);
     return t;
 }
 
