@@ -1,0 +1,747 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Guest tests for the ODF (copy-on-write PTE table) kernel patch.
+ * Build: make -C kernel/tests   (gcc -static -O2)
+ * Run in the guest: odf_tests [-v] [NAME...]   prints "N passed, N failed".
+ *
+ * Every test runs in its own process. The expected minor faults, VmPTE
+ * and RssAnon deltas follow docs/SEMANTICS.md, "ODF, patch-set version".
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/io_uring.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define PR_SET_ODF 65
+#define PAGE 4096UL
+#define TABLE (2UL << 20) /* the range of one PTE table */
+#define PPT 512UL	  /* pages per table */
+
+static int failed_checks;
+static int verbose;
+
+#define CHECK(cond, fmt, ...)                                                \
+	do {                                                                 \
+		if (!(cond)) {                                               \
+			printf("    FAIL %s:%d: %s: " fmt "\n", __func__,     \
+			       __LINE__, #cond, ##__VA_ARGS__);             \
+			fflush(stdout);                                      \
+			failed_checks++;                                     \
+		}                                                            \
+	} while (0)
+
+/* /proc readers without malloc, so that they do not fault on the heap. */
+static long proc_kb(const char *path, const char *key)
+{
+	static char buf[8192];
+	size_t n = strlen(key);
+	int fd = open(path, O_RDONLY);
+	ssize_t len;
+	char *p;
+
+	if (fd < 0)
+		return -1;
+	len = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (len <= 0)
+		return -1;
+	buf[len] = 0;
+	for (p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		if (!strncmp(p, key, n) && p[n] == ':')
+			return strtol(p + n + 1, NULL, 10);
+	return -1;
+}
+
+static long vmpte(void) { return proc_kb("/proc/self/status", "VmPTE"); }
+static long rssanon(void) { return proc_kb("/proc/self/status", "RssAnon"); }
+/* PageTables, with the per-cpu vmstat deltas folded in first. */
+static long pagetables(void)
+{
+	int fd = open("/proc/sys/vm/stat_refresh", O_WRONLY);
+
+	if (fd >= 0) {
+		write(fd, "1", 1);
+		close(fd);
+	}
+	return proc_kb("/proc/meminfo", "PageTables");
+}
+
+static long minflt(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_minflt;
+}
+
+static int read_use_odf(pid_t pid)
+{
+	char path[64], buf[16] = "";
+	int fd, n;
+
+	snprintf(path, sizeof(path), "/proc/%d/use_odf", (int)pid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	return n <= 0 ? -1 : atoi(buf);
+}
+
+static int write_use_odf(pid_t pid, const char *val)
+{
+	char path[64];
+	int fd, n;
+
+	snprintf(path, sizeof(path), "/proc/%d/use_odf", (int)pid);
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -errno;
+	n = write(fd, val, strlen(val)) < 0 ? -errno : 0;
+	close(fd);
+	return n;
+}
+
+static int enable_odf(void)
+{
+	return prctl(PR_SET_ODF, 0, 0, 0, 0);
+}
+
+/* nt * 2 MiB of private anonymous memory, 2 MiB aligned. */
+static char *map_tables(int nt)
+{
+	size_t len = nt * TABLE;
+	char *p = mmap(NULL, len + TABLE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *a;
+
+	if (p == MAP_FAILED)
+		return NULL;
+	a = (char *)(((uintptr_t)p + TABLE - 1) & ~(TABLE - 1));
+	if (a > p)
+		munmap(p, a - p);
+	if (p + len + TABLE > a + len)
+		munmap(a + len, p + len + TABLE - (a + len));
+	return a;
+}
+
+#define W(a, i) (*(volatile uint64_t *)((a) + (i) * PAGE))
+
+static uint64_t tag(int gen, size_t page)
+{
+	return ((uint64_t)gen << 32) | (page + 1);
+}
+
+static void fill(char *a, size_t pages, int gen)
+{
+	for (size_t i = 0; i < pages; i++)
+		W(a, i) = tag(gen, i);
+}
+
+static size_t mismatches(char *a, size_t first, size_t pages, int gen)
+{
+	size_t bad = 0;
+
+	for (size_t i = first; i < first + pages; i++)
+		if (W(a, i) != tag(gen, i))
+			bad++;
+	return bad;
+}
+
+/* Counters around one operation. */
+struct snap {
+	long flt, pte, rss;
+};
+
+static void snap(struct snap *s)
+{
+	s->pte = vmpte();
+	s->rss = rssanon();
+	s->flt = minflt();
+}
+
+#define EXPECT_DELTA(s, dflt, dpte, drss)                                     \
+	do {                                                                  \
+		long _f = minflt() - (s).flt;                                 \
+		long _p = vmpte() - (s).pte, _r = rssanon() - (s).rss;        \
+		CHECK(_f == (dflt), "minflt %ld, want %ld", _f, (long)(dflt)); \
+		CHECK(_p == (dpte), "VmPTE %+ld kB, want %+ld", _p, (long)(dpte)); \
+		CHECK(_r == (drss), "RssAnon %+ld kB, want %+ld", _r,         \
+		      (long)(drss));                                          \
+	} while (0)
+
+static int wait_ok(pid_t pid)
+{
+	int st;
+
+	if (waitpid(pid, &st, 0) != pid)
+		return 0;
+	if (WIFSIGNALED(st))
+		printf("    child killed by signal %d\n", WTERMSIG(st));
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+/* A pipe pair to step parent and child. */
+static int p2c[2], c2p[2];
+
+static void sync_init(void)
+{
+	if (pipe(p2c) || pipe(c2p))
+		abort();
+}
+
+static void tell(int *p) { if (write(p[1], "x", 1) != 1) abort(); }
+static void await(int *p)
+{
+	char c;
+
+	if (read(p[0], &c, 1) != 1)
+		_exit(3);
+}
+
+/* ---- tests ---------------------------------------------------------- */
+
+static void t_interface(void)
+{
+	pid_t self = getpid(), pid;
+	int st;
+
+	CHECK(read_use_odf(self) == 0, "initial %d", read_use_odf(self));
+	CHECK(prctl(PR_SET_ODF, 1, 0, 0, 0) == -1 && errno == EINVAL,
+	      "prctl(65, 1) must fail");
+	CHECK(enable_odf() == 0, "prctl(65) errno %d", errno);
+	CHECK(read_use_odf(self) == 1, "after prctl %d", read_use_odf(self));
+	CHECK(write_use_odf(self, "0") == 0, "write 0");
+	CHECK(read_use_odf(self) == 0, "after write 0: %d", read_use_odf(self));
+	CHECK(write_use_odf(self, "2") == -EINVAL, "write 2 must be EINVAL");
+	CHECK(write_use_odf(self, "1\n") == 0, "write 1");
+	CHECK(read_use_odf(self) == 1, "after write 1: %d", read_use_odf(self));
+
+	pid = fork();
+	if (pid == 0)
+		_exit(read_use_odf(getpid()) == 1 ? 0 : 1);
+	CHECK(wait_ok(pid), "fork child does not inherit use_odf");
+	pid = fork();
+	if (pid == 0) {
+		execl("/proc/self/exe", "odf_tests", "--exit-use-odf", NULL);
+		_exit(99);
+	}
+	waitpid(pid, &st, 0);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 1,
+	      "exec'd child exit %d, want use_odf 1", WEXITSTATUS(st));
+
+	write_use_odf(self, "0");
+	pid = fork();
+	if (pid == 0) {
+		pause();
+		_exit(0);
+	}
+	CHECK(read_use_odf(pid) == 0, "child of a classic parent");
+	CHECK(write_use_odf(pid, "1") == 0, "write to another pid");
+	CHECK(read_use_odf(pid) == 1, "other pid after write");
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+}
+
+/* Reads through shared tables take no fault; writes break + COW. */
+static void t_fork_read_write(void)
+{
+	const int nt = 5; /* the child leaves table 4 alone */
+	char *a = map_tables(nt);
+	struct snap s;
+	pid_t pid;
+
+	fill(a, nt * PPT, 1);
+	enable_odf();
+	sync_init();
+	pid = fork();
+	if (pid == 0) {
+		vmpte(); /* warm up: stack and heap tables */
+		snap(&s);
+		CHECK(mismatches(a, 0, nt * PPT, 1) == 0, "child read");
+		EXPECT_DELTA(s, 0, 0, 0);
+
+		/* First write into table 0: copy + COW in one fault. */
+		snap(&s);
+		W(a, 5) = 0xc5;
+		EXPECT_DELTA(s, 1, 4, 2048);
+		/* Second write in the same table: one ordinary COW fault. */
+		snap(&s);
+		W(a, 6) = 0xc6;
+		EXPECT_DELTA(s, 1, 0, 0);
+		/* The other tables: one break each. */
+		snap(&s);
+		W(a, PPT) = 1;
+		W(a, 2 * PPT) = 1;
+		W(a, 3 * PPT) = 1;
+		EXPECT_DELTA(s, 3, 12, 3 * 2048);
+		CHECK(W(a, 5) == 0xc5 && W(a, 6) == 0xc6, "own writes");
+		CHECK(mismatches(a, 7, PPT - 7, 1) == 0, "rest of table 0");
+		_exit(failed_checks != 0);
+	}
+	CHECK(wait_ok(pid), "child");
+	CHECK(mismatches(a, 0, nt * PPT, 1) == 0, "parent data after child");
+	/* The parent is the last user: reuse the table and the page. */
+	snap(&s);
+	W(a, 5) = tag(2, 5);
+	EXPECT_DELTA(s, 1, 0, 0);
+	/* Table 4 was never broken: reuse, then its PTEs are writable. */
+	snap(&s);
+	W(a, 4 * PPT) = tag(2, 4 * PPT);
+	EXPECT_DELTA(s, 1, 0, 0);
+	snap(&s);
+	W(a, 4 * PPT + 1) = tag(2, 4 * PPT + 1);
+	W(a, 4 * PPT + 2) = tag(2, 4 * PPT + 2);
+	EXPECT_DELTA(s, 0, 0, 0);
+}
+
+/* The owner copies and keeps its charge; the other user then reuses. */
+static void t_owner_copy_then_reuse(void)
+{
+	char *a = map_tables(2);
+	struct snap s;
+	pid_t pid;
+
+	fill(a, 2 * PPT, 1);
+	enable_odf();
+	sync_init();
+	pid = fork();
+	if (pid == 0) {
+		vmpte();
+		tell(c2p);
+		await(p2c); /* parent wrote page 3 of table 0 */
+		CHECK(W(a, 3) == tag(1, 3), "child must not see parent write");
+		snap(&s);
+		W(a, 4) = 0xc4; /* table 0 has one user left: reuse */
+		EXPECT_DELTA(s, 1, 4, 2048);
+		CHECK(mismatches(a, 5, 2 * PPT - 5, 1) == 0, "child data");
+		_exit(failed_checks != 0);
+	}
+	await(c2p);
+	snap(&s);
+	W(a, 3) = tag(2, 3);
+	EXPECT_DELTA(s, 1, 0, 0);
+	tell(p2c);
+	CHECK(wait_ok(pid), "child");
+	CHECK(W(a, 4) == tag(1, 4), "parent must not see child write");
+}
+
+/* A read of a none PTE in a shared table installs the zero page: break. */
+static void t_zero_page_read(void)
+{
+	char *a = map_tables(1);
+	struct snap s;
+	pid_t pid;
+
+	W(a, 0) = 1; /* table exists, page 1 is none */
+	enable_odf();
+	pid = fork();
+	if (pid == 0) {
+		vmpte();
+		snap(&s);
+		CHECK(W(a, 1) == 0, "zero page");
+		EXPECT_DELTA(s, 1, 4, 4);
+		_exit(failed_checks != 0);
+	}
+	CHECK(wait_ok(pid), "child");
+}
+
+static void t_mprotect(void)
+{
+	char *a = map_tables(2);
+	struct snap s;
+	pid_t pid;
+
+	fill(a, 2 * PPT, 1);
+	enable_odf();
+	pid = fork();
+	if (pid == 0) {
+		vmpte();
+		snap(&s);
+		/* One page in each table: both tables broken. */
+		CHECK(mprotect(a + (PPT - 1) * PAGE, 2 * PAGE, PROT_READ) == 0,
+		      "mprotect");
+		EXPECT_DELTA(s, 0, 8, 2 * 2048);
+		CHECK(mismatches(a, 0, 2 * PPT, 1) == 0, "child data");
+		_exit(failed_checks != 0);
+	}
+	CHECK(wait_ok(pid), "child");
+	snap(&s);
+	W(a, PPT - 1) = 7; /* parent still writable; reuse */
+	EXPECT_DELTA(s, 1, 0, 0);
+}
+
+static void t_madvise_dontneed(void)
+{
+	char *a = map_tables(2);
+	struct snap s;
+	pid_t pid;
+
+	fill(a, 2 * PPT, 1);
+	enable_odf();
+	pid = fork();
+	if (pid == 0) {
+		vmpte();
+		snap(&s);
+		CHECK(madvise(a + PPT * PAGE + 10 * PAGE, PAGE,
+			      MADV_DONTNEED) == 0, "madvise");
+		EXPECT_DELTA(s, 0, 4, 2044);
+		CHECK(W(a, PPT + 10) == 0, "zapped page reads 0");
+		CHECK(mismatches(a, 0, PPT + 10, 1) == 0, "child data");
+		_exit(failed_checks != 0);
+	}
+	CHECK(wait_ok(pid), "child");
+	CHECK(mismatches(a, 0, 2 * PPT, 1) == 0, "parent data");
+}
+
+static void t_munmap(void)
+{
+	char *a = map_tables(3);
+	struct snap s;
+	pid_t pid;
+
+	fill(a, 3 * PPT, 1);
+	enable_odf();
+	sync_init();
+	pid = fork();
+	if (pid == 0) {
+		vmpte();
+		/* Part of table 0: break, then zap one page. */
+		snap(&s);
+		CHECK(munmap(a + 7 * PAGE, PAGE) == 0, "munmap page");
+		EXPECT_DELTA(s, 0, 4, 2044);
+		/* All of table 1: drop the reference, no charge change. */
+		snap(&s);
+		CHECK(munmap(a + PPT * PAGE, TABLE) == 0, "munmap table");
+		EXPECT_DELTA(s, 0, 0, 0);
+		tell(c2p);
+		await(p2c); /* the parent (owner) unmapped table 2 */
+		snap(&s);
+		CHECK(mismatches(a, 2 * PPT, PPT, 1) == 0, "table 2 data");
+		EXPECT_DELTA(s, 0, 0, 0);
+		snap(&s);
+		W(a, 2 * PPT) = 5; /* last user: reuse and take the charge */
+		EXPECT_DELTA(s, 1, 4, 2048);
+		_exit(failed_checks != 0);
+	}
+	await(c2p);
+	snap(&s);
+	CHECK(munmap(a + 2 * PPT * PAGE, TABLE) == 0, "munmap table 2");
+	EXPECT_DELTA(s, 0, -4, -2048);
+	tell(p2c);
+	CHECK(wait_ok(pid), "child");
+	CHECK(mismatches(a, 0, 2 * PPT, 1) == 0, "parent data");
+}
+
+static void t_mremap(void)
+{
+	char *a = map_tables(2), *b = map_tables(2), *r;
+	pid_t pid;
+
+	fill(a, 2 * PPT, 1);
+	enable_odf();
+	pid = fork();
+	if (pid == 0) {
+		/* A whole aligned table (move_normal_pmd) and a part. */
+		r = mremap(a, TABLE, TABLE, MREMAP_MAYMOVE | MREMAP_FIXED, b);
+		CHECK(r == b, "mremap table");
+		CHECK(mismatches(b, 0, PPT, 1) == 0, "moved table data");
+		r = mremap(a + PPT * PAGE + 3 * PAGE, 4 * PAGE, 4 * PAGE,
+			   MREMAP_MAYMOVE | MREMAP_FIXED, b + PPT * PAGE + 100 * PAGE);
+		CHECK(r != MAP_FAILED, "mremap part");
+		CHECK(W(b, PPT + 100) == tag(1, PPT + 3), "moved pages");
+		CHECK(W(a, PPT + 7) == tag(1, PPT + 7), "unmoved page");
+		_exit(failed_checks != 0);
+	}
+	CHECK(wait_ok(pid), "child");
+	CHECK(mismatches(a, 0, 2 * PPT, 1) == 0, "parent data");
+}
+
+static int io_uring_pin(void *addr, size_t len)
+{
+	struct io_uring_params p;
+	struct iovec iov = { .iov_base = addr, .iov_len = len };
+	int fd;
+
+	memset(&p, 0, sizeof(p));
+	fd = syscall(__NR_io_uring_setup, 4, &p);
+	if (fd < 0)
+		return -errno;
+	if (syscall(__NR_io_uring_register, fd, IORING_REGISTER_BUFFERS,
+		    &iov, 1) < 0) {
+		int e = -errno;
+
+		close(fd);
+		return e;
+	}
+	return fd;
+}
+
+/* Tables with pinned pages are copied at fork; pinning breaks sharing. */
+static void t_pin(void)
+{
+	char *a = map_tables(3);
+	struct snap s;
+	int fd;
+	pid_t pid;
+
+	fill(a, 3 * PPT, 1);
+	fd = io_uring_pin(a + 2 * PAGE, PAGE);
+	CHECK(fd >= 0, "io_uring pin: %d", fd);
+	enable_odf();
+	sync_init();
+	pid = fork();
+	if (pid == 0) {
+		vmpte();
+		/* Table 0 was copied at fork: no break, only COW. */
+		snap(&s);
+		W(a, 4) = 0xc4;
+		EXPECT_DELTA(s, 1, 0, 0);
+		/* The pinned page was copied for the child at fork. */
+		snap(&s);
+		W(a, 2) = 0xc2;
+		EXPECT_DELTA(s, 0, 0, 0);
+		/* Table 1 was shared. */
+		snap(&s);
+		W(a, PPT) = 0xc0;
+		EXPECT_DELTA(s, 1, 4, 2048);
+		/* Pinning in a shared table breaks it first. */
+		snap(&s);
+		CHECK(io_uring_pin(a + 2 * PPT * PAGE, PAGE) >= 0, "pin in child");
+		CHECK(vmpte() - s.pte == 4, "pin break VmPTE %+ld",
+		      vmpte() - s.pte);
+		tell(c2p);
+		await(p2c);
+		CHECK(W(a, 3) == tag(1, 3), "parent write leaked");
+		_exit(failed_checks != 0);
+	}
+	await(c2p);
+	/* The parent's pinned page stays writable and in place. */
+	snap(&s);
+	W(a, 2) = tag(2, 2);
+	EXPECT_DELTA(s, 0, 0, 0);
+	W(a, 3) = tag(2, 3);
+	tell(p2c);
+	CHECK(wait_ok(pid), "child");
+	close(fd);
+}
+
+/* Three generations sharing and breaking the same tables. */
+static void t_generations(void)
+{
+	char *a = map_tables(2);
+	pid_t pid;
+
+	fill(a, 2 * PPT, 1);
+	enable_odf();
+	pid = fork();
+	if (pid == 0) {
+		pid_t gpid;
+
+		W(a, 1) = tag(2, 1);
+		gpid = fork();
+		if (gpid == 0) {
+			CHECK(W(a, 1) == tag(2, 1), "grandchild sees child");
+			W(a, PPT + 1) = tag(3, PPT + 1);
+			CHECK(mismatches(a, 2, 2 * PPT - 2, 1) == 1, "gc data");
+			_exit(failed_checks != 0);
+		}
+		CHECK(wait_ok(gpid), "grandchild");
+		CHECK(W(a, PPT + 1) == tag(1, PPT + 1), "child data");
+		CHECK(mismatches(a, 2, 2 * PPT - 2, 1) == 0, "child data");
+		_exit(failed_checks != 0);
+	}
+	CHECK(wait_ok(pid), "child");
+	CHECK(mismatches(a, 0, 2 * PPT, 1) == 0, "parent data");
+}
+
+/* Several processes writing and checking concurrently. */
+static void t_stress(void)
+{
+	const int nt = 8, nproc = 4;
+	char *a = map_tables(nt);
+	pid_t pids[4];
+
+	fill(a, nt * PPT, 1);
+	enable_odf();
+	for (int p = 0; p < nproc; p++) {
+		pids[p] = fork();
+		if (pids[p] == 0) {
+			unsigned int seed = p + 1;
+
+			for (int round = 0; round < 4; round++) {
+				for (int k = 0; k < 300; k++) {
+					size_t i = rand_r(&seed) % (nt * PPT);
+
+					if (W(a, i) == tag(1, i) ||
+					    W(a, i) == tag(10 + p, i))
+						W(a, i) = tag(10 + p, i);
+					else
+						failed_checks++;
+				}
+				if (round == 1 && fork() == 0) {
+					madvise(a, TABLE, MADV_DONTNEED);
+					_exit(0);
+				}
+			}
+			while (wait(NULL) > 0)
+				;
+			_exit(failed_checks != 0);
+		}
+	}
+	for (int k = 0; k < 2000; k++)
+		W(a, (k * 7) % (nt * PPT)) = tag(1, (k * 7) % (nt * PPT));
+	for (int p = 0; p < nproc; p++)
+		CHECK(wait_ok(pids[p]), "process %d", p);
+	CHECK(mismatches(a, 0, nt * PPT, 1) == 0, "parent data");
+}
+
+/* exec and exit drop the shared tables; classic fork from shared ones. */
+static void t_exec_and_classic(void)
+{
+	char *a = map_tables(2);
+	int st;
+	pid_t pid;
+
+	fill(a, 2 * PPT, 1);
+	enable_odf();
+	pid = fork();
+	if (pid == 0) {
+		pid_t g;
+
+		write_use_odf(getpid(), "0"); /* classic fork from shared */
+		g = fork();
+		if (g == 0) {
+			CHECK(mismatches(a, 0, 2 * PPT, 1) == 0, "classic child");
+			W(a, 9) = 9;
+			_exit(failed_checks != 0);
+		}
+		CHECK(wait_ok(g), "classic grandchild");
+		CHECK(mismatches(a, 0, 2 * PPT, 1) == 0, "child data");
+		execl("/proc/self/exe", "odf_tests", "--exit-use-odf", NULL);
+		_exit(99);
+	}
+	waitpid(pid, &st, 0);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exec status %d",
+	      WEXITSTATUS(st));
+	CHECK(mismatches(a, 0, 2 * PPT, 1) == 0, "parent data");
+}
+
+struct test {
+	const char *name;
+	void (*fn)(void);
+};
+
+static const struct test tests[] = {
+	{ "interface", t_interface },
+	{ "fork_read_write", t_fork_read_write },
+	{ "owner_copy_then_reuse", t_owner_copy_then_reuse },
+	{ "zero_page_read", t_zero_page_read },
+	{ "mprotect", t_mprotect },
+	{ "madvise_dontneed", t_madvise_dontneed },
+	{ "munmap", t_munmap },
+	{ "mremap", t_mremap },
+	{ "pin_io_uring", t_pin },
+	{ "generations", t_generations },
+	{ "exec_and_classic", t_exec_and_classic },
+	{ "stress", t_stress },
+};
+
+static long settled_pagetables(long want)
+{
+	long pt = pagetables();
+
+	for (int i = 0; i < 10 && pt != want; i++) {
+		usleep(50000);
+		pt = pagetables();
+	}
+	return pt;
+}
+
+static int run(const struct test *t)
+{
+	long pt0 = pagetables(), pt1;
+	int ok;
+	pid_t pid;
+
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		failed_checks = 0;
+		t->fn();
+		fflush(stdout);
+		_exit(failed_checks != 0);
+	}
+	ok = wait_ok(pid);
+	pt1 = settled_pagetables(pt0);
+	if (pt1 != pt0) {
+		printf("    FAIL %s leaked page tables: PageTables %ld -> %ld kB\n",
+		       t->name, pt0, pt1);
+		ok = 0;
+	}
+	return ok;
+}
+
+int main(int argc, char **argv)
+{
+	int passed = 0, failed = 0, i, j, any = 0;
+	long pt0, pt1 = -1;
+
+	if (argc > 1 && !strcmp(argv[1], "--exit-use-odf"))
+		return read_use_odf(getpid());
+	if (argc > 1 && !strcmp(argv[1], "-v")) {
+		verbose = 1;
+		argv++;
+		argc--;
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	pt0 = pagetables();
+	for (i = 0; i < (int)(sizeof(tests) / sizeof(tests[0])); i++) {
+		if (argc > 1) {
+			for (j = 1; j < argc; j++)
+				if (!strcmp(argv[j], tests[i].name))
+					break;
+			if (j == argc)
+				continue;
+		}
+		any = 1;
+		if (run(&tests[i])) {
+			printf("PASS %s\n", tests[i].name);
+			passed++;
+		} else {
+			printf("FAIL %s\n", tests[i].name);
+			failed++;
+		}
+	}
+	/* No page table may leak (allow for deferred frees). */
+	for (i = 0; i < 20 && any; i++) {
+		pt1 = pagetables();
+		if (pt1 == pt0)
+			break;
+		usleep(100000);
+	}
+	if (any) {
+		if (pt1 == pt0) {
+			printf("PASS pagetables_no_leak (%ld kB)\n", pt0);
+			passed++;
+		} else {
+			printf("FAIL pagetables_no_leak: %ld kB before, %ld kB after\n",
+			       pt0, pt1);
+			failed++;
+		}
+	}
+	printf("%d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}
