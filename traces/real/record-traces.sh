@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Re-records the real traces of this directory with scripts/record (see README.md for what each one is).
-#   traces/real/record-traces.sh [sqlite3|bash-loop|redis|all]
+#   traces/real/record-traces.sh [sqlite3|bash-loop|redis|redis-2m|redis-native|all]
 # Needs: valgrind, zstd, sqlite3, bash, redis-server and redis-tools (apt-get install sqlite3 redis-server
 # redis-tools).  Prints the native and recorded wall times (the Valgrind slowdown).
 set -euo pipefail
@@ -85,6 +85,51 @@ redis_trace() {
 	rm -rf "$d"
 }
 
+# The same with 2,000,000 keys (about 1 GB of server memory) populated with pipelined SETs; writers run in a loop
+# for the whole BGSAVE.
+redis_large_trace() {
+	local port=16392 d n=2000000
+	d="$(mktemp -d)"
+	"$rec" "${rec_opts[@]}" -o "$out_dir/redis-bgsave-2m$ext" -- redis-server --port "$port" --bind 127.0.0.1 --save "" \
+		--appendonly no --dir "$d" --daemonize no --protected-mode yes --logfile "$d/redis.log" &
+	local rpid=$!
+	local i
+	for i in $(seq 120); do
+		redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && break
+		sleep 1
+	done
+	redis-cli -p "$port" ping | grep -q PONG || { echo "redis did not start" >&2; kill "$rpid"; return 1; }
+	local t0 t1
+	t0=$(now)
+	redis-benchmark -p "$port" -t set -n $n -r $n -d $POP_D -c 4 -P 32 -q | tr '\r' '\n' | tail -1
+	t1=$(now)
+	echo "redis-2m: populate ($n pipelined SETs) under the recorder: $(secs "$t0" "$t1") s"
+	redis-cli -p "$port" dbsize
+	redis-cli -p "$port" info memory | grep -E "^used_memory_human"
+	touch "$d/writing"
+	(while [[ -e "$d/writing" ]]; do
+		redis-benchmark -p "$port" -t set,incr,lpush -n 20000 -r $n -d $POP_D -c 4 -q | tr '\r' '\n' |
+			grep "requests per second" || true
+	done) >"$d/bench2.txt" 2>&1 &
+	local bpid=$!
+	sleep 3
+	t0=$(now)
+	redis-cli -p "$port" bgsave
+	for i in $(seq 900); do
+		redis-cli -p "$port" info persistence | grep -q "rdb_bgsave_in_progress:0" && break
+		sleep 1
+	done
+	t1=$(now)
+	echo "redis-2m: BGSAVE under the recorder took $(secs "$t0" "$t1") s"
+	redis-cli -p "$port" info persistence | grep -E "rdb_last_bgsave_status|rdb_bgsave_in_progress"
+	rm -f "$d/writing"
+	wait "$bpid" || true
+	sort "$d/bench2.txt" | uniq -c | head -20
+	redis-cli -p "$port" shutdown nosave || true
+	wait "$rpid"
+	rm -rf "$d"
+}
+
 redis_native_rate() {
 	local port=16391 d
 	d="$(mktemp -d)"
@@ -108,7 +153,8 @@ case "$what" in
 sqlite3) sqlite_trace ;;
 bash-loop) bash_loop_trace ;;
 redis) redis_trace ;;
+redis-2m) redis_large_trace ;;
 redis-native) redis_native_rate ;;
-all) sqlite_trace; bash_loop_trace; redis_trace; redis_native_rate ;;
-*) echo "usage: $0 [sqlite3|bash-loop|redis|redis-native|all]" >&2; exit 2 ;;
+all) sqlite_trace; bash_loop_trace; redis_trace; redis_native_rate; redis_large_trace ;;
+*) echo "usage: $0 [sqlite3|bash-loop|redis|redis-2m|redis-native|all]" >&2; exit 2 ;;
 esac
