@@ -10,32 +10,133 @@ void Tlb::Array::init(int entries, int ways_) {
     const auto n = static_cast<std::size_t>(sets * ways);
     key.assign(n, 0);
     pfn.assign(n, 0);
-    stamp.assign(n, 0);
     bits.assign(n, 0);
+    prev.assign(n, -1);
+    next.assign(n, -1);
+    head.assign(static_cast<std::size_t>(sets), -1);
+    tail.assign(static_cast<std::size_t>(sets), -1);
+    for (int s = 0; s < sets; ++s) {
+        const int base = s * ways;
+        for (int w = 0; w < ways; ++w) {
+            prev[static_cast<std::size_t>(base + w)] = w == 0 ? -1 : base + w - 1;
+            next[static_cast<std::size_t>(base + w)] = w == ways - 1 ? -1 : base + w + 1;
+        }
+        head[static_cast<std::size_t>(s)] = base;
+        tail[static_cast<std::size_t>(s)] = base + ways - 1;
+    }
+    if (indexed()) {
+        std::size_t size = 1;
+        while (size < n * 4) {
+            size <<= 1;
+        }
+        idx_key.assign(size, 0);
+        idx_slot.assign(size, -1);
+        idx_mask = size - 1;
+    }
+}
+
+void Tlb::Array::idx_insert(std::uint64_t k, int slot) {
+    std::uint64_t h = home(k);
+    while (idx_key[h] != 0 && idx_key[h] != k) {
+        h = (h + 1) & idx_mask;
+    }
+    idx_key[h] = k;
+    idx_slot[h] = slot;
+}
+
+// Linear-probing deletion with backward shift: the table never holds tombstones.
+void Tlb::Array::idx_erase(std::uint64_t k) {
+    std::uint64_t h = home(k);
+    while (idx_key[h] != k) {
+        if (idx_key[h] == 0) {
+            return;
+        }
+        h = (h + 1) & idx_mask;
+    }
+    std::uint64_t hole = h;
+    for (std::uint64_t j = (hole + 1) & idx_mask; idx_key[j] != 0; j = (j + 1) & idx_mask) {
+        const std::uint64_t want = home(idx_key[j]);
+        // move j into the hole unless its home lies cyclically in (hole, j]
+        const bool stays = hole <= j ? (want > hole && want <= j) : (want > hole || want <= j);
+        if (!stays) {
+            idx_key[hole] = idx_key[j];
+            idx_slot[hole] = idx_slot[j];
+            hole = j;
+        }
+    }
+    idx_key[hole] = 0;
+    idx_slot[hole] = -1;
+}
+
+void Tlb::Array::set_key(int i, std::uint64_t k) {
+    const auto u = static_cast<std::size_t>(i);
+    if (indexed()) {
+        if (key[u] != 0) {
+            idx_erase(key[u]);
+        }
+        if (k != 0) {
+            idx_insert(k, i);
+        }
+    }
+    key[u] = k;
 }
 
 int Tlb::Array::find(std::uint64_t k) const {
-    const int base = static_cast<int>((k >> 1) % static_cast<std::uint64_t>(sets)) * ways;
-    for (int i = base; i < base + ways; ++i) {
-        if (key[static_cast<std::size_t>(i)] == k) {
-            return i;
+    if (indexed()) {
+        for (std::uint64_t h = home(k);; h = (h + 1) & idx_mask) {
+            if (idx_key[h] == k) {
+                return idx_slot[h];
+            }
+            if (idx_key[h] == 0) {
+                return -1;
+            }
+        }
+    }
+    const int base = set_of(k) * ways;
+    const std::uint64_t* p = key.data() + base;
+    for (int i = 0; i < ways; ++i) {
+        if (p[i] == k) {
+            return base + i;
         }
     }
     return -1;
 }
 
-int Tlb::Array::victim(std::uint64_t k) const {
-    const int base = static_cast<int>((k >> 1) % static_cast<std::uint64_t>(sets)) * ways;
-    int best = base;
-    for (int i = base; i < base + ways; ++i) {
-        if (key[static_cast<std::size_t>(i)] == 0) {
-            return i;
-        }
-        if (stamp[static_cast<std::size_t>(i)] < stamp[static_cast<std::size_t>(best)]) {
-            best = i;
-        }
+void Tlb::Array::touch(int i) {
+    const auto s = static_cast<std::size_t>(i / ways);
+    if (head[s] == i) {
+        return;
     }
-    return best;
+    const auto u = static_cast<std::size_t>(i);
+    // unlink (i is not the head, so it has a predecessor)
+    next[static_cast<std::size_t>(prev[u])] = next[u];
+    if (next[u] >= 0) {
+        prev[static_cast<std::size_t>(next[u])] = prev[u];
+    } else {
+        tail[s] = prev[u];
+    }
+    prev[u] = -1;
+    next[u] = head[s];
+    prev[static_cast<std::size_t>(head[s])] = i;
+    head[s] = i;
+}
+
+void Tlb::Array::demote(int i) {
+    const auto s = static_cast<std::size_t>(i / ways);
+    if (tail[s] == i) {
+        return;
+    }
+    const auto u = static_cast<std::size_t>(i);
+    if (prev[u] >= 0) {
+        next[static_cast<std::size_t>(prev[u])] = next[u];
+    } else {
+        head[s] = next[u];
+    }
+    prev[static_cast<std::size_t>(next[u])] = prev[u];
+    next[u] = -1;
+    prev[u] = tail[s];
+    next[static_cast<std::size_t>(tail[s])] = i;
+    tail[s] = i;
 }
 
 Tlb::Tlb(const TlbGeometry& g) {
@@ -44,7 +145,6 @@ Tlb::Tlb(const TlbGeometry& g) {
     for (auto& p : pwc_) {
         p.assign(static_cast<std::size_t>(std::max(1, g.pwc_entries)), 0);
     }
-    pwc_next_.assign(3, 0);
 }
 
 bool Tlb::find_in(Array& a, std::uint64_t vpn, TlbEntry& out, bool& huge) {
@@ -58,7 +158,7 @@ bool Tlb::find_in(Array& a, std::uint64_t vpn, TlbEntry& out, bool& huge) {
         return false;
     }
     const auto s = static_cast<std::size_t>(i);
-    a.stamp[s] = ++clock_;
+    a.touch(i);
     out.pfn = huge ? a.pfn[s] + (vpn & (kHugeSpan - 1)) : a.pfn[s];
     out.writable = (a.bits[s] & 1) != 0;
     out.dirty = (a.bits[s] & 2) != 0;
@@ -82,13 +182,15 @@ TlbHit Tlb::lookup(std::uint64_t vpn, TlbEntry& out) {
 void Tlb::put(Array& a, std::uint64_t k, std::uint64_t pfn, std::uint8_t bits) {
     int i = a.find(k);
     if (i < 0) {
-        i = a.victim(k);
+        i = a.tail[static_cast<std::size_t>(a.set_of(k))];
     }
     const auto s = static_cast<std::size_t>(i);
-    a.key[s] = k;
+    if (a.key[s] != k) {
+        a.set_key(i, k);
+    }
     a.pfn[s] = pfn;
     a.bits[s] = bits;
-    a.stamp[s] = ++clock_;
+    a.touch(i);
 }
 
 void Tlb::insert(std::uint64_t vpn, const TlbEntry& e, bool huge) {
@@ -116,8 +218,11 @@ void Tlb::set_dirty(std::uint64_t vpn) {
 }
 
 void Tlb::flush_all() {
-    std::fill(l1_.key.begin(), l1_.key.end(), 0);
-    std::fill(l2_.key.begin(), l2_.key.end(), 0);
+    for (Array* a : {&l1_, &l2_}) {
+        std::fill(a->key.begin(), a->key.end(), 0);
+        std::fill(a->idx_key.begin(), a->idx_key.end(), 0);
+        std::fill(a->idx_slot.begin(), a->idx_slot.end(), -1);
+    }
     for (auto& p : pwc_) {
         std::fill(p.begin(), p.end(), 0);
     }
@@ -129,7 +234,8 @@ void Tlb::flush_page(std::uint64_t vpn) {
         for (std::uint64_t k : {key4k(vpn), key2m(vpn)}) {
             const int i = a->find(k);
             if (i >= 0) {
-                a->key[static_cast<std::size_t>(i)] = 0;
+                a->set_key(i, 0);
+                a->demote(i);
             }
         }
     }
@@ -139,13 +245,14 @@ void Tlb::flush_page(std::uint64_t vpn) {
     }
 }
 
+// The page-walk caches are modelled direct-mapped (slot = key mod entries): one probe per level.
 int Tlb::pwc_lookup(std::uint64_t va) const {
     static constexpr int kShift[3] = {39, 30, 21};
     int skip = 0;
     for (int lvl = 0; lvl < 3; ++lvl) {
         const std::uint64_t k = (va >> kShift[lvl]) + 1;
         const auto& c = pwc_[lvl];
-        if (std::find(c.begin(), c.end(), k) == c.end()) {
+        if (c[k % c.size()] != k) {
             break;
         }
         skip = lvl + 1;
@@ -159,11 +266,7 @@ void Tlb::pwc_fill(std::uint64_t va, bool pde_is_leaf) {
     for (int lvl = 0; lvl < levels; ++lvl) {
         const std::uint64_t k = (va >> kShift[lvl]) + 1;
         auto& c = pwc_[lvl];
-        if (std::find(c.begin(), c.end(), k) != c.end()) {
-            continue;
-        }
-        c[pwc_next_[static_cast<std::size_t>(lvl)]] = k;
-        pwc_next_[static_cast<std::size_t>(lvl)] = (pwc_next_[static_cast<std::size_t>(lvl)] + 1) % c.size();
+        c[k % c.size()] = k;
     }
 }
 

@@ -33,16 +33,37 @@ class Tlb {
     void pwc_fill(std::uint64_t va, bool pde_is_leaf);
 
   private:
+    // One TLB level: `sets` sets of `ways` entries, exact LRU kept as a doubly linked list per set, so that a hit,
+    // a fill and choosing a victim are O(1) whatever the associativity.
     struct Array {
         int sets = 1;
         int ways = 1;
         std::vector<std::uint64_t> key; // 0: invalid; else (vpn << 1 | huge) + 1
         std::vector<std::uint64_t> pfn;
-        std::vector<std::uint32_t> stamp;
         std::vector<std::uint8_t> bits; // 1: writable, 2: dirty
+        std::vector<std::int32_t> prev;
+        std::vector<std::int32_t> next;
+        std::vector<std::int32_t> head; // most recently used way of each set
+        std::vector<std::int32_t> tail; // least recently used
         void init(int entries, int ways_);
-        int find(std::uint64_t k) const;
-        int victim(std::uint64_t k) const;
+        [[nodiscard]] int set_of(std::uint64_t k) const {
+            return static_cast<int>((k >> 1) % static_cast<std::uint64_t>(sets));
+        }
+        [[nodiscard]] int find(std::uint64_t k) const;
+        void touch(int i);   // make i the most recently used of its set
+        void demote(int i);  // make i the least recently used (after invalidation)
+        void set_key(int i, std::uint64_t k); // replace the key of slot i, keeping the index exact
+
+        // Highly associative arrays (more than kScanWays ways) keep an exact open-addressing index key -> slot,
+        // so that a lookup is one probe instead of a scan of every way.
+        static constexpr int kScanWays = 16;
+        std::vector<std::uint64_t> idx_key; // 0: empty
+        std::vector<std::int32_t> idx_slot;
+        std::uint64_t idx_mask = 0;
+        [[nodiscard]] bool indexed() const { return ways > kScanWays; }
+        [[nodiscard]] std::uint64_t home(std::uint64_t k) const { return (k * 0x9e3779b97f4a7c15ULL) >> 40 & idx_mask; }
+        void idx_insert(std::uint64_t k, int slot);
+        void idx_erase(std::uint64_t k);
     };
     static std::uint64_t key4k(std::uint64_t vpn) { return (vpn << 1) + 1; }
     static std::uint64_t key2m(std::uint64_t vpn) { return (((vpn >> 9) << 1) | 1) + 1; }
@@ -52,10 +73,8 @@ class Tlb {
     static constexpr std::uint64_t kHugeSpan = kHugePages;
     Array l1_;
     Array l2_;
-    std::uint32_t clock_ = 0;
     bool any_huge_ = false;
     std::vector<std::uint64_t> pwc_[3]; // keys: va >> 39, va >> 30, va >> 21 (+1, 0 invalid)
-    std::vector<std::uint32_t> pwc_next_;
 };
 
 } // namespace odf
