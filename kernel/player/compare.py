@@ -12,6 +12,7 @@ FIELDS = {
     "read": ("hash", "pages"),
     "segv": ("addr",),
     "pinfail": ("addr",),
+    "sigbus": ("addr",),
     "mark": ("label", "vmpte_kb", "rss_anon_kb"),
     "exit": ("vmpte_kb", "rss_anon_kb"),
 }
