@@ -201,3 +201,65 @@ SCENARIO("trace_binary: the binary form is compact", "[trace][binary]") {
         }
     }
 }
+
+SCENARIO("trace_binary: the streaming reader gives text traces in batches with the labels seen so far",
+         "[trace][binary]") {
+    GIVEN("the sample text trace") {
+        std::ifstream in(std::string(ODF_TEST_DATA_DIR) + "/trace_sample.trace");
+        TraceReader r(in, "sample");
+        THEN("batches of 5 ops add up to the parsed trace, and each mark's label is known when it arrives") {
+            CHECK(r.format() == Format::Text);
+            CHECK_FALSE(r.compressed());
+            CHECK(r.op_count_hint() == 0);
+            std::vector<Op> batch;
+            std::size_t n = 0;
+            while (r.next(batch, 5)) {
+                CHECK(batch.size() <= 5);
+                for (const auto& op : batch) {
+                    if (op.kind == OpKind::Mark) {
+                        CHECK(op.label < r.labels().size());
+                    }
+                }
+                n += batch.size();
+            }
+            CHECK(n == 23);
+            CHECK(r.labels().size() == 2);
+        }
+    }
+}
+
+SCENARIO("trace_binary: values only the binary form can hold are validated", "[trace][binary]") {
+    auto one_op = [](Op op) {
+        Trace t;
+        op.pid = 1;
+        op.line = 2;
+        t.ops.push_back(op);
+        return t;
+    };
+    GIVEN("an mmap with prot bits beyond rwx") {
+        Op op;
+        op.kind = OpKind::Mmap;
+        op.addr = 0x1000;
+        op.len = 0x1000;
+        op.prot = 9;
+        THEN("it is a bad prot") {
+            CHECK_THROWS_WITH(from_binary(to_binary(one_op(op))), "b:2: bad prot 9");
+        }
+    }
+    GIVEN("a mark with a label index past the table") {
+        Op op;
+        op.kind = OpKind::Mark;
+        op.label = 3;
+        THEN("it is a bad label index") {
+            CHECK_THROWS_WITH(from_binary(to_binary(one_op(op))), "b:2: bad label index 3");
+        }
+    }
+    GIVEN("a fork to child pid 0") {
+        Op op;
+        op.kind = OpKind::Fork;
+        op.child = 0;
+        THEN("it is a bad child pid") {
+            CHECK_THROWS_WITH(from_binary(to_binary(one_op(op))), "b:2: bad child pid 0");
+        }
+    }
+}
