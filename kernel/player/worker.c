@@ -8,9 +8,11 @@
 #include "odf/tag.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -255,10 +257,30 @@ static void do_fork(const struct op *op)
 	send_report();
 }
 
+/* ODF_PLAYER_DUMP_MAPS=LINE: print the process's /proc/self/maps on stderr before the op of that line (debugging;
+ * addresses are relocated). */
+static uint32_t g_dump_line;
+
+static void dump_maps(const struct op *op)
+{
+	static char buf[1 << 16];
+	int fd = open("/proc/self/maps", O_RDONLY);
+	ssize_t n;
+
+	fprintf(stderr, "odf-player: maps of pid %u before line %u:\n", op->pid, op->line);
+	while (fd >= 0 && (n = read(fd, buf, sizeof(buf))) > 0)
+		write_all(2, buf, (size_t)n);
+	if (fd >= 0)
+		close(fd);
+}
+
 static void run_op(const struct op *op)
 {
 	uint64_t r = reloc(op->a);
 	uint64_t fail;
+
+	if (op->line == g_dump_line)
+		dump_maps(op);
 
 	getrusage(RUSAGE_SELF, &g_ru0);
 	switch (op->kind) {
@@ -336,6 +358,8 @@ void worker_main(int self)
 	struct cmd c;
 
 	g_self = self;
+	if (getenv("ODF_PLAYER_DUMP_MAPS"))
+		g_dump_line = (uint32_t)strtoul(getenv("ODF_PLAYER_DUMP_MAPS"), NULL, 0);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = on_segv;
 	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
