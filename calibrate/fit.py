@@ -294,6 +294,12 @@ def main():
         rows.append((s, n, m, pred))
         print(f"{s:6g} {n:9d} {m:12.2f} {pred:13.2f} {err * 100:+7.1f}%   ({alt / m - 1:+.1%})")
     print(f"largest relative error: {worst_fit:.1%} over sizes >= {args.fit_min_gib:g} GiB, {worst:.1%} over all")
+    refork, _ = read_fork(os.path.join(D, "refork.txt"))
+    for s in sorted(refork):
+        if s in anon:
+            a, r = min(anon[s]), min(refork[s])
+            print(f"refork {s:g} GiB (PTEs already write-protected): {r:.2f} ms vs {a:.2f} ms fresh "
+                  f"({(a - r) * 1e6 / anon_pages[s]:.1f} ns/page for the parent's wrprotect, {r / a - 1:+.1%})")
     with open(os.path.join(D, "fit.tsv"), "w") as f:
         f.write("# size_gib pages measured_ms predicted_ms\n")
         for r in rows:

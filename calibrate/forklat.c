@@ -5,6 +5,8 @@
 //   forklat sparse SIZES_GIB REPS   one page written per 2 MiB (one PTE table per page: isolates table_alloc)
 //   forklat vmas   COUNTS    REPS   COUNT separate one-page VMAs (isolates vma_copy)
 //   forklat base   0         REPS   nothing extra (fork_base of this small process)
+//   forklat refork SIZES_GIB REPS   as anon, but the memory is mapped and written once per size and forked REPS
+//                                    times: from the second fork on, the parent's PTEs are already write-protected
 //
 // Each rep maps fresh memory (MADV_NOHUGEPAGE: THP off for the range), touches it, times fork() in the parent with
 // CLOCK_MONOTONIC, the child _exit(0)s, the parent waitpid()s and unmaps. Output, one line per rep:
@@ -79,9 +81,20 @@ int main(int argc, char **argv)
 	char *list = strdup(argv[2]);
 	for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
 		double size = atof(tok);
+		int refork = !strcmp(mode, "refork");
+		char *keep = NULL;
 		for (int r = 0; r < reps; r++) {
 			size_t len = 0, pages = 0;
 			char *p = NULL;
+			if (refork) {
+				len = ((size_t)(size * (1UL << 30)) + HUGE - 1) & ~(HUGE - 1);
+				pages = len / PAGE;
+				if (!keep) {
+					keep = map(len);
+					for (size_t o = 0; o < len; o += PAGE)
+						keep[o] = 1;
+				}
+			}
 			char **vmas = NULL;
 			long nv = 0;
 			volatile char sink = 0;
@@ -124,6 +137,10 @@ int main(int argc, char **argv)
 			fflush(stdout);
 			if (p)
 				munmap(p, len);
+			if (keep && r == reps - 1) {
+				munmap(keep, len);
+				keep = NULL;
+			}
 			for (long i = 0; i < nv; i++)
 				munmap(vmas[i], PAGE);
 			free(vmas);
