@@ -21,7 +21,8 @@ void Kernel::fork(std::uint32_t parent_pid, std::uint32_t child_pid) {
 void Kernel::dup_mmap(Mm& parent, Mm& child) {
     const std::int64_t wp_before = static_cast<std::int64_t>(parent.stats.ptes_copied + parent.stats.tables_shared);
     for (const auto& [start, vma] : parent.vmas) {
-        child.vmas.emplace(start, vma);
+        Vma& copy = child.vmas.emplace(start, vma).first->second;
+        copy.anon_inherited = vma.anon_vma != 0; // anon_vma_fork() chains the child to the parent's anon_vma
         charge(Cost::VmaCopy);
         if (vma.shared) {
             ++shmem_[vma.shmem].users;

@@ -144,8 +144,9 @@ void Kernel::do_shmem_fault(Mm& mm, Vma& vma, Pte& pmd, std::uint64_t addr, bool
     }
     if (!write) {
         constexpr std::uint64_t kWindow = 64 * 1024;
-        const std::uint64_t lo = std::max({addr & ~(kWindow - 1), vma.start, addr & ~(kPmdSize - 1)});
-        const std::uint64_t hi = std::min({(addr & ~(kWindow - 1)) + kWindow, vma.end, (addr & ~(kPmdSize - 1)) + kPmdSize});
+        // do_fault_around(): from max(aligned window, VMA start), 16 pages, clipped to the VMA and the PTE table.
+        const std::uint64_t lo = std::max(addr & ~(kWindow - 1), vma.start);
+        const std::uint64_t hi = std::min({lo + kWindow, vma.end, (addr & ~(kPmdSize - 1)) + kPmdSize});
         for (std::uint64_t a = lo; a < hi; a += kPageSize) {
             if (a == (addr & ~(kPageSize - 1)) || !pte_offset(pmd, a)->none()) {
                 continue;

@@ -9,14 +9,17 @@ namespace odf {
 namespace {
 constexpr std::string_view kModeNames[kForkModeCount] = {"classic", "odf", "odf-paper", "cow-pte-v3", "thp"};
 
-bool same_attrs(const Vma& a, const Vma& b) {
-    if (a.prot != b.prot || a.shared != b.shared || a.heap != b.heap) {
+// can_vma_merge_before/after(): `a` ends where `b` starts. `n` is the existing neighbour, `r` the region being
+// created or changed; is_mergeable_anon_vma() lets a region without an anon_vma join a neighbour only if the
+// neighbour's anon_vma chain is singular (not inherited over fork).
+bool can_merge(const Vma& a, const Vma& b, const Vma& n, const Vma& r) {
+    if (a.prot != b.prot || a.shared != b.shared || a.heap != b.heap || a.pgoff + a.pages() != b.pgoff) {
         return false;
     }
     if (a.shared) {
-        return a.shmem == b.shmem && a.pgoff + a.pages() == b.pgoff;
+        return a.shmem == b.shmem;
     }
-    return a.anon_vma == 0 || b.anon_vma == 0 || a.anon_vma == b.anon_vma;
+    return n.anon_vma == r.anon_vma || (r.anon_vma == 0 && n.anon_vma != 0 && !n.anon_inherited);
 }
 } // namespace
 
@@ -133,8 +136,8 @@ void Kernel::split_vma(Mm& mm, std::uint64_t at) {
     }
     Vma tail = *v;
     tail.start = at;
+    tail.pgoff = v->pgoff + ((at - v->start) >> kPageShift);
     if (tail.shared) {
-        tail.pgoff = v->pgoff + ((at - v->start) >> kPageShift);
         ++shmem_[tail.shmem].users;
     }
     v->end = at;
@@ -154,8 +157,12 @@ void Kernel::vma_merge_around(Mm& mm, std::uint64_t start, std::uint64_t end) {
         }
         Vma& a = it->second;
         Vma& b = next->second;
-        if (a.end == b.start && same_attrs(a, b)) {
+        const bool b_changed = b.start >= start && b.start < end;
+        const Vma& n = b_changed ? a : b;
+        const Vma& r = b_changed ? b : a;
+        if (a.end == b.start && can_merge(a, b, n, r)) {
             a.end = b.end;
+            a.anon_inherited = n.anon_vma != 0 ? n.anon_inherited : r.anon_inherited;
             a.anon_vma = std::max(a.anon_vma, b.anon_vma);
             if (b.shared) {
                 --shmem_[b.shmem].users;
@@ -204,8 +211,10 @@ bool Kernel::mmap(std::uint32_t pid, std::uint64_t addr, std::uint64_t len, std:
     v.end = addr + len;
     v.prot = prot;
     v.shared = shared;
+    v.pgoff = addr >> kPageShift;
     if (shared) {
         v.shmem = ++next_shmem_;
+        v.pgoff = 0;
         shmem_[v.shmem].users = 1;
     }
     insert_vma(m, v);
@@ -270,24 +279,31 @@ bool Kernel::mprotect(std::uint32_t pid, std::uint64_t addr, std::uint64_t len, 
     acct_ = &m.stats;
     charge(Cost::SyscallEntry);
     const std::uint64_t end = addr + len;
-    // The whole range must be mapped (ENOMEM otherwise, and nothing changes).
-    for (std::uint64_t a = addr; a < end;) {
-        const Vma* v = m.find_vma(a);
+    // Linux changes the VMAs from `addr` up to the first hole, then fails with ENOMEM (nothing if addr is unmapped).
+    std::uint64_t upto = addr;
+    while (upto < end) {
+        const Vma* v = m.find_vma(upto);
         if (v == nullptr) {
-            ++m.stats.einval;
-            return false;
+            break;
         }
-        a = v->end;
+        upto = std::min(end, v->end);
+    }
+    const bool complete = upto == end;
+    if (!complete) {
+        ++m.stats.einval;
+    }
+    if (upto == addr) {
+        return false;
     }
     split_vma(m, addr);
-    split_vma(m, end);
-    for (auto it = m.vmas.lower_bound(addr); it != m.vmas.end() && it->first < end; ++it) {
+    split_vma(m, upto);
+    for (auto it = m.vmas.lower_bound(addr); it != m.vmas.end() && it->first < upto; ++it) {
         it->second.prot = prot;
         change_protection(m, it->second, it->second.start, it->second.end);
     }
-    flush_tlb_range(m, addr, end);
-    vma_merge_around(m, addr, end);
-    return true;
+    flush_tlb_range(m, addr, upto);
+    vma_merge_around(m, addr, upto);
+    return complete;
 }
 
 bool Kernel::madvise_dontneed(std::uint32_t pid, std::uint64_t addr, std::uint64_t len) {
@@ -422,6 +438,7 @@ bool Kernel::brk(std::uint32_t pid, std::uint64_t addr) {
         v.end = new_top;
         v.prot = 3;
         v.heap = true;
+        v.pgoff = old_top >> kPageShift;
         insert_vma(m, v);
     } else if (new_top < old_top) {
         do_munmap(m, new_top, old_top);

@@ -29,8 +29,9 @@ struct Vma {
     bool shared = false;   // anonymous shared (shmem); otherwise anonymous private
     bool heap = false;     // the brk heap
     std::uint32_t anon_vma = 0; // 0: none yet (no anonymous fault taken)
+    bool anon_inherited = false; // the anon_vma chain came from fork (not list_is_singular): blocks some merges
     std::uint32_t shmem = 0;    // shared: the shmem object
-    std::uint64_t pgoff = 0;    // shared: page offset of `start` in the object
+    std::uint64_t pgoff = 0;    // vm_pgoff: private: start >> 12 at mmap (kept by mremap); shared: offset in the object
 
     [[nodiscard]] bool readable() const { return prot != 0; }
     [[nodiscard]] bool writable() const { return (prot & 2) != 0; }
