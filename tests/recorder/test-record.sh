@@ -166,6 +166,17 @@ else
 	cat "$work/exec.err"
 fi
 
+# A child that outlives the recorded program: record must wait for it and keep its events and its own exit.
+if "$root/scripts/record" -o "$work/orphan.trace" -- /bin/sh -c '(/bin/true; /bin/true) & exit 0' >/dev/null \
+	2>"$work/orphan.err"; then
+	check "orphan: the background child's exec and exit are recorded, none added" \
+		awk '$0 == "1 fork 2" { f = 1 } $1 == 2 && $2 == "fork" { g = 1 } $2 == "exec" && g { e = 1 }
+			/exit\(s\) added/ { bad = 1 } END { exit !(f && g && e && !bad) }' "$work/orphan.trace"
+else
+	ko "record sh -c '(...) &'"
+	cat "$work/orphan.err"
+fi
+
 # Error handling of scripts/record.
 check "record: missing program is an error" \
 	bash -c "! '$root/scripts/record' -o '$work/x.trace' -- /nonexistent/prog 2>/dev/null"
