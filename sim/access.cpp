@@ -70,9 +70,12 @@ AccessResult Kernel::access(Mm& mm, std::uint64_t va, bool write, std::uint64_t 
             Vma* vma = mm.find_vma(va);
             if (vma == nullptr || !vma->readable() || (write && !vma->writable())) {
                 ++mm.stats.segv;
-                return AccessResult{false, 0};
+                return AccessResult{false, false, 0};
             }
-            handle_mm_fault(mm, *vma, va, write);
+            if (!handle_mm_fault(mm, *vma, va, write)) {
+                ++mm.stats.segv;
+                return AccessResult{false, true, 0};
+            }
             w = walk(mm, va, false);
             if (!w.present || (write && !w.writable)) {
                 throw std::logic_error("fault handler did not resolve an access it accepted");
@@ -87,9 +90,9 @@ AccessResult Kernel::access(Mm& mm, std::uint64_t va, bool write, std::uint64_t 
     Frame& f = phys_.frame(Pfn{pfn});
     if (write) {
         f.tag = tag;
-        return AccessResult{true, tag};
+        return AccessResult{true, false, tag};
     }
-    return AccessResult{true, f.kind == FrameKind::ZeroPage ? 0 : f.tag};
+    return AccessResult{true, false, f.kind == FrameKind::ZeroPage ? 0 : f.tag};
 }
 
 } // namespace odf

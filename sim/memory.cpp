@@ -13,13 +13,16 @@ bool Kernel::thp_suitable(const Vma& vma, std::uint64_t addr) const {
 }
 
 // Contract: vma contains addr and permits the access; one call is one fault exception (one minflt).
-void Kernel::handle_mm_fault(Mm& mm, Vma& vma, std::uint64_t addr, bool write) {
+bool Kernel::handle_mm_fault(Mm& mm, Vma& vma, std::uint64_t addr, bool write) {
     charge(Cost::FaultEntry);
+    if (vma.shared && vma.pgoff + ((addr - vma.start) >> kPageShift) >= shmem_[vma.shmem].size_pages) {
+        return false; // shmem_fault(): beyond i_size
+    }
     ++mm.stats.minflt;
     Pte& pmd = *pmd_offset(mm, addr, true);
     if (pmd.none() && thp_suitable(vma, addr)) {
         do_huge_pmd_anonymous_page(mm, vma, pmd, write);
-        return;
+        return true;
     }
     if (pmd.huge()) {
         if (write && !pmd.writable()) {
@@ -27,17 +30,17 @@ void Kernel::handle_mm_fault(Mm& mm, Vma& vma, std::uint64_t addr, bool write) {
         } else {
             ++mm.stats.faults[static_cast<int>(FaultKind::Spurious)];
         }
-        return;
+        return true;
     }
     pte_alloc(mm, pmd);
     if (is_cow_pte(pmd)) {
         break_cow_pte(mm, pmd, addr);
     }
     if (vma.shared) {
-        do_shmem_fault(mm, vma, pmd, addr, write);
-        return;
+        return do_shmem_fault(mm, vma, pmd, addr, write);
     }
     handle_pte_fault(mm, vma, *pte_offset(pmd, addr), addr, write);
+    return true;
 }
 
 void Kernel::handle_pte_fault(Mm& mm, Vma& vma, Pte& pte, std::uint64_t addr, bool write) {
@@ -125,7 +128,7 @@ Pfn Kernel::shmem_get_page(Vma& vma, std::uint64_t addr, bool create) {
 
 // do_read_fault()/do_shared_fault() on shmem. A read fault also maps the cached pages around it
 // (do_fault_around, 64 KiB window, within the VMA and the PTE table).
-void Kernel::do_shmem_fault(Mm& mm, Vma& vma, Pte& pmd, std::uint64_t addr, bool write) {
+bool Kernel::do_shmem_fault(Mm& mm, Vma& vma, Pte& pmd, std::uint64_t addr, bool write) {
     const std::uint64_t flags = kUserPage | (vma.writable() ? Pte::kRw : 0);
     auto map = [&](std::uint64_t a, Pfn page, bool young) {
         Pte& e = *pte_offset(pmd, a);
@@ -140,7 +143,7 @@ void Kernel::do_shmem_fault(Mm& mm, Vma& vma, Pte& pmd, std::uint64_t addr, bool
     Pte& pte = *pte_offset(pmd, addr);
     if (!pte.none()) { // a read-only shmem PTE written to
         do_wp_page(mm, vma, pte, addr);
-        return;
+        return true;
     }
     if (!write) {
         constexpr std::uint64_t kWindow = 64 * 1024;
@@ -158,6 +161,7 @@ void Kernel::do_shmem_fault(Mm& mm, Vma& vma, Pte& pmd, std::uint64_t addr, bool
         }
     }
     map(addr & ~(kPageSize - 1), shmem_get_page(vma, addr, true), true);
+    return true;
 }
 
 void Kernel::do_huge_pmd_anonymous_page(Mm& mm, Vma& vma, Pte& pmd, bool write) {

@@ -216,6 +216,7 @@ bool Kernel::mmap(std::uint32_t pid, std::uint64_t addr, std::uint64_t len, std:
         v.shmem = ++next_shmem_;
         v.pgoff = 0;
         shmem_[v.shmem].users = 1;
+        shmem_[v.shmem].size_pages = len >> kPageShift;
     }
     insert_vma(m, v);
     return true;
@@ -400,10 +401,6 @@ bool Kernel::mremap(std::uint32_t pid, std::uint64_t old_addr, std::uint64_t old
     flush_tlb_range(m, old_addr, old_addr + old_len);
     moved.start = new_addr;
     moved.end = new_addr + new_len; // vma_expand() when growing
-    if (moved.shared) {
-        ShmemObject& obj = shmem_[moved.shmem];
-        obj.pages.resize(std::max<std::size_t>(obj.pages.size(), moved.pgoff + moved.pages()), 0);
-    }
     insert_vma(m, moved);
     free_pgtables(m, old_addr, old_addr + old_len);
     return true;

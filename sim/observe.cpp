@@ -28,6 +28,10 @@ void JsonlObserver::on_segv(const trace::Op& op, std::uint64_t addr) {
     fmt::print(f_, "{{\"k\":\"segv\",\"line\":{},\"pid\":{},\"addr\":{}}}\n", op.line, op.pid, addr);
 }
 
+void JsonlObserver::on_sigbus(const trace::Op& op, std::uint64_t addr) {
+    fmt::print(f_, "{{\"k\":\"sigbus\",\"line\":{},\"pid\":{},\"addr\":{}}}\n", op.line, op.pid, addr);
+}
+
 void JsonlObserver::on_pinfail(const trace::Op& op, std::uint64_t addr) {
     fmt::print(f_, "{{\"k\":\"pinfail\",\"line\":{},\"pid\":{},\"addr\":{}}}\n", op.line, op.pid, addr);
 }

@@ -52,7 +52,11 @@ void Simulator::access_range(const trace::Op& op, bool write) {
         const AccessResult r = kernel_.access(mm, va, write, tag);
         if (!r.ok) {
             if (observer_ != nullptr) {
-                observer_->on_segv(op, va);
+                if (r.sigbus) {
+                    observer_->on_sigbus(op, va);
+                } else {
+                    observer_->on_segv(op, va);
+                }
             }
             break;
         }

@@ -32,6 +32,10 @@ struct Recorder final : Observer {
         events.push_back(op.line);
         events.push_back(addr ^ 0x5e6e5e6e);
     }
+    void on_sigbus(const trace::Op& op, std::uint64_t addr) override {
+        events.push_back(op.line);
+        events.push_back(addr ^ 0xb05);
+    }
     void on_pinfail(const trace::Op& op, std::uint64_t addr) override {
         events.push_back(op.line);
         events.push_back(addr ^ 0x9177);

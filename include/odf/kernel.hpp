@@ -28,7 +28,8 @@ struct KernelConfig {
 
 // Result of one page access.
 struct AccessResult {
-    bool ok = false;        // false: SIGSEGV
+    bool ok = false;         // false: a signal (sigbus says which)
+    bool sigbus = false;     // SIGBUS (shared mapping beyond its object's size) rather than SIGSEGV
     std::uint64_t value = 0; // the tag read (or written)
 };
 
@@ -116,10 +117,11 @@ class Kernel {
     void break_cow_pte_range(Mm& mm, std::uint64_t start, std::uint64_t end);
 
     // --- faults (memory.cpp)
-    void handle_mm_fault(Mm& mm, Vma& vma, std::uint64_t addr, bool write);
+    // Returns false when the fault ends in SIGBUS (VM_FAULT_SIGBUS: no minflt is counted).
+    bool handle_mm_fault(Mm& mm, Vma& vma, std::uint64_t addr, bool write);
     void handle_pte_fault(Mm& mm, Vma& vma, Pte& pte, std::uint64_t addr, bool write);
     void do_anonymous_page(Mm& mm, Vma& vma, Pte& pte, bool write);
-    void do_shmem_fault(Mm& mm, Vma& vma, Pte& pmd, std::uint64_t addr, bool write);
+    bool do_shmem_fault(Mm& mm, Vma& vma, Pte& pmd, std::uint64_t addr, bool write);
     void do_wp_page(Mm& mm, Vma& vma, Pte& pte, std::uint64_t addr);
     void do_huge_pmd_anonymous_page(Mm& mm, Vma& vma, Pte& pmd, bool write);
     void do_huge_pmd_wp_page(Mm& mm, Vma& vma, Pte& pmd, std::uint64_t addr);

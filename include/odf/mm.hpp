@@ -40,6 +40,7 @@ struct Vma {
 
 struct ShmemObject {
     std::vector<std::uint64_t> pages; // pfn + 1 per page index; 0 is a hole
+    std::uint64_t size_pages = 0;     // i_size: set by the mmap that created it; faults beyond it raise SIGBUS
     int users = 0;                    // VMAs mapping the object
 };
 

@@ -28,6 +28,7 @@ class Observer {
     virtual void on_op(const trace::Op& /*op*/, std::uint64_t /*minflt*/) {}
     virtual void on_read(const trace::Op& /*op*/, std::uint64_t /*hash*/, std::uint64_t /*pages*/) {}
     virtual void on_segv(const trace::Op& /*op*/, std::uint64_t /*addr*/) {}
+    virtual void on_sigbus(const trace::Op& /*op*/, std::uint64_t /*addr*/) {}
     virtual void on_pinfail(const trace::Op& /*op*/, std::uint64_t /*addr*/) {}
     virtual void on_mark(const trace::Op& /*op*/, std::uint32_t /*pid*/, const Mm& /*mm*/) {}
     virtual void on_exit(const trace::Op& /*op*/, const Mm& /*mm*/) {}
