@@ -262,10 +262,19 @@ def main():
                                      "that hit the page-walk caches")
 
     cycles = {k: round(v * ghz, 1) for k, v in ns.items()}
+    loads = []
+    for name in ("loadavg-start.txt", "loadavg-end.txt"):
+        path = os.path.join(D, name)
+        if os.path.exists(path):
+            loads.append(open(path).read().split()[0])
+    mpath = os.path.join(D, "measured.txt")
+    measured = open(mpath).read().strip() if os.path.exists(mpath) else f"{date} by `{args.command}`"
+    load_note = f"; 1-min load average {' -> '.join(loads)} during the measurement" if loads else ""
     doc = {
         "name": args.name,
-        "provenance": (f"calibrated on {machine} on {date} by `{args.command}`; fork sweep min of "
-                       f"{min(len(v) for v in anon.values())} runs; cycles = ns x clock_ghz (TSC rate)"),
+        "provenance": (f"calibrated on {machine}: measured {measured}, fitted {date} by `{args.command}`; "
+                       f"fork sweep min of "
+                       f"{min(len(v) for v in anon.values())} runs{load_note}; cycles = ns x clock_ghz (TSC rate)"),
         "clock_ghz": round(ghz, 4),
         "remote_cpus": 0,
         "tlb": {"l1_entries": 64, "l1_ways": 64, "l2_entries": 2048, "l2_ways": 8, "pwc_entries": 32},
