@@ -1,0 +1,108 @@
+// odf_trace: the CLI glue (gen, convert, check, import lackey) on the success paths; errors exit(2) and are not
+// exercised in-process.
+#include "odf/trace/commands.hpp"
+#include "odf/trace/format.hpp"
+#include "odf/trace/generators.hpp"
+#include "odf/trace/io.hpp"
+
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <unistd.h>
+
+using namespace odf::trace;
+
+namespace {
+
+std::string temp_dir() {
+    char tmpl[] = "/tmp/odf_trace_cmd_XXXXXX";
+    const char* d = mkdtemp(tmpl);
+    REQUIRE(d != nullptr);
+    return d;
+}
+
+void run(const std::string& args) {
+    CLI::App app{"odf-sim"};
+    app.require_subcommand(1);
+    add_trace_commands(app);
+    app.parse(args, false);
+}
+
+std::string slurp(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream os;
+    os << in.rdbuf();
+    return os.str();
+}
+
+} // namespace
+
+SCENARIO("trace_commands: gen, convert, check and import lackey write the traces the library gives", "[trace][cli]") {
+    const std::string dir = temp_dir();
+    GIVEN("gen fork-sweep --sizes 0.5,1,2") {
+        run("gen fork-sweep --sizes 0.5,1,2 -o " + dir + "/x.trace");
+        THEN("the file is the canonical text of gen_fork_sweep") {
+            ForkSweepParams p;
+            p.sizes_gib = {0.5, 1, 2};
+            CHECK(slurp(dir + "/x.trace") == write_text_string(gen_fork_sweep(p)));
+        }
+        WHEN("it is converted to binary+zstd and back to text") {
+            run("convert " + dir + "/x.trace -o " + dir + "/x.otb.zst --zstd");
+            run("convert " + dir + "/x.otb.zst --to text -o " + dir + "/y.trace");
+            THEN("the text is identical, and the intermediate file was compressed binary") {
+                CHECK(slurp(dir + "/y.trace") == slurp(dir + "/x.trace"));
+                TraceReader r(dir + "/x.otb.zst");
+                CHECK(r.format() == Format::Binary);
+                CHECK(r.compressed());
+                run("check " + dir + "/x.trace " + dir + "/x.otb.zst");
+            }
+        }
+    }
+    GIVEN("every generator subcommand with its options, binary and zstd") {
+        run("gen snapshot --dataset 0.01 --chunk-mib 0.5 --writes-per-chunk 2 --seed 3 --binary -o " + dir + "/s.otb");
+        run("gen fuzz-loop --parent 0.01 --iterations 5 --pages 3 --write-fraction 1 --zstd -o " + dir + "/f.trace");
+        run("gen unit-test --parent 0.01 --tests 3 --working-set 8 --writes 2 --scratch 1 -o " + dir + "/u.trace");
+        run("gen random --seed 5 --ops 300 --max-live 2 --max-procs 4 --window-mib 8 --heap-mib 1 -o " + dir +
+            "/r.trace");
+        THEN("each file loads to what the library generates with those parameters") {
+            SnapshotParams s;
+            s.dataset_gib = 0.01;
+            s.chunk_bytes = kMiB / 2;
+            s.writes_per_chunk = 2;
+            s.seed = 3;
+            CHECK(load_trace(dir + "/s.otb").ops == gen_snapshot(s).ops);
+            FuzzLoopParams f;
+            f.parent_gib = 0.01;
+            f.iterations = 5;
+            f.pages = 3;
+            f.write_fraction = 1;
+            CHECK(load_trace(dir + "/f.trace").ops == gen_fuzz_loop(f).ops);
+            UnitTestParams u;
+            u.parent_gib = 0.01;
+            u.tests = 3;
+            u.working_set_pages = 8;
+            u.writes = 2;
+            u.scratch_pages = 1;
+            CHECK(load_trace(dir + "/u.trace").ops == gen_unit_test(u).ops);
+            RandomParams r;
+            r.seed = 5;
+            r.ops = 300;
+            r.max_live = 2;
+            r.max_procs = 4;
+            r.window_bytes = 8 * kMiB;
+            r.heap_bytes = kMiB;
+            CHECK(load_trace(dir + "/r.trace").ops == gen_random(r).ops);
+        }
+    }
+    GIVEN("import lackey of the sample log") {
+        run("import lackey " + std::string(ODF_TEST_DATA_DIR) + "/lackey_sample.log -o " + dir + "/l.trace");
+        THEN("the trace has the two mmaps and eight accesses") {
+            CHECK(load_trace(dir + "/l.trace").ops.size() == 10);
+        }
+    }
+    for (const char* f : {"x.trace", "x.otb.zst", "y.trace", "s.otb", "f.trace", "u.trace", "r.trace", "l.trace"}) {
+        std::remove((dir + "/" + f).c_str());
+    }
+    rmdir(dir.c_str());
+}
