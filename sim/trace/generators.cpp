@@ -392,17 +392,16 @@ class RandomGen {
             len = p_.window_bytes;
         }
         if (rng_.chance(0.25)) {
-            // The one-page form "r ADDR", with ADDR aligned: kernel/player reads a missing LEN as 4096 bytes from
-            // ADDR, which is two pages for an unaligned ADDR; traces/FORMAT.md says one page.
-            len = kPageSize;
+            // The one-page form "r ADDR": the page that contains ADDR, ADDR aligned or not.
+            if (rng_.chance(0.5)) {
+                addr += rng_.below(kPageSize);
+            }
+            len = default_access_len(addr);
         } else if (rng_.chance(0.3)) {
-            // Unaligned: byte offset in the first page, and sometimes a byte-granular length; LEN always written.
+            // Unaligned: byte offset in the first page, and sometimes a byte-granular length.
             addr += rng_.below(kPageSize);
             if (rng_.chance(0.5)) {
                 len = rng_.range(1, len);
-            }
-            if (len == default_access_len(addr)) {
-                ++len;
             }
         }
         b_.range(kind, pr.pid, addr, len);
