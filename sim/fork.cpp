@@ -49,8 +49,14 @@ void Kernel::copy_page_range(Mm& dst, Mm& src, const Vma& vma) {
     } while (addr != end);
 }
 
+// Like the kernel, each level allocates the child's table below it (pud_alloc, pmd_alloc) as soon as the parent's
+// entry is present, before looking at the parent's lower entries.
 void Kernel::copy_pud_range(Mm& dst, Mm& src, const Vma& vma, std::uint64_t addr, std::uint64_t end) {
     const Pte& src_pgd = phys_.table(src.pgd)[VirtAddr{addr}.pgd_index()];
+    Pte& dst_pgd = phys_.table(dst.pgd)[VirtAddr{addr}.pgd_index()];
+    if (dst_pgd.none()) {
+        dst_pgd = Pte::table(alloc_table(dst, FrameKind::PudTable));
+    }
     do {
         const std::uint64_t next = pud_addr_end(addr, end);
         if (!phys_.table(src_pgd.pfn())[VirtAddr{addr}.pud_index()].none()) {
@@ -61,6 +67,10 @@ void Kernel::copy_pud_range(Mm& dst, Mm& src, const Vma& vma, std::uint64_t addr
 }
 
 void Kernel::copy_pmd_range(Mm& dst, Mm& src, const Vma& vma, std::uint64_t addr, std::uint64_t end) {
+    Pte& dst_pud = phys_.table(phys_.table(dst.pgd)[VirtAddr{addr}.pgd_index()].pfn())[VirtAddr{addr}.pud_index()];
+    if (dst_pud.none()) {
+        dst_pud = Pte::table(alloc_table(dst, FrameKind::PmdTable));
+    }
     do {
         const std::uint64_t next = pmd_addr_end(addr, end);
         Pte* src_pmd = pmd_offset(src, addr, false);
