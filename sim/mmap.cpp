@@ -339,14 +339,14 @@ bool Kernel::madvise_dontneed(std::uint32_t pid, std::uint64_t addr, std::uint64
 // entries move one by one (move_ptes). Shared tables are broken first.
 void Kernel::move_page_tables(Mm& mm, std::uint64_t old_addr, std::uint64_t new_addr, std::uint64_t len) {
     const std::uint64_t old_end = old_addr + len;
+    // Tables move or change on both sides: make every shared one in either range private first.
+    break_cow_pte_range(mm, old_addr, old_end);
+    break_cow_pte_range(mm, new_addr, new_addr + len);
     while (old_addr < old_end) {
         std::uint64_t extent = pmd_addr_end(old_addr, old_end) - old_addr;
         extent = std::min(extent, pmd_addr_end(new_addr, new_addr + extent) - new_addr);
         Pte* old_pmd = pmd_offset(mm, old_addr, false);
         if (old_pmd != nullptr && !old_pmd->none()) {
-            if (is_cow_pte(*old_pmd)) {
-                break_cow_pte(mm, *old_pmd, old_addr);
-            }
             Pte& new_pmd = *pmd_offset(mm, new_addr, true);
             old_pmd = pmd_offset(mm, old_addr, false); // allocation above may not move it, but be exact
             if (extent == kPmdSize && new_pmd.none()) {
@@ -358,9 +358,6 @@ void Kernel::move_page_tables(Mm& mm, std::uint64_t old_addr, std::uint64_t new_
                     split_huge_pmd(mm, *old_pmd, old_addr);
                 }
                 pte_alloc(mm, new_pmd);
-                if (is_cow_pte(new_pmd)) {
-                    break_cow_pte(mm, new_pmd, new_addr);
-                }
                 for (std::uint64_t o = 0; o < extent; o += kPageSize) {
                     Pte& src = *pte_offset(*old_pmd, old_addr + o);
                     if (src.none()) {
