@@ -1,7 +1,7 @@
 // The MMU: TLB lookup, the four-level walk with page-walk caches and A/D updates, and the retry after a fault.
-#include <stdexcept>
-
 #include "odf/kernel.hpp"
+
+#include <stdexcept>
 
 namespace odf {
 

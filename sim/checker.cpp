@@ -1,7 +1,6 @@
 #include "odf/checker.hpp"
 
 #include <fmt/format.h>
-
 #include <unordered_map>
 #include <unordered_set>
 
@@ -28,8 +27,8 @@ std::string InvariantChecker::check(const Kernel& k) {
     const PhysMem& pm = k.phys();
     const bool v3 = k.mode() == ForkMode::CowPteV3;
     const bool sharing = shares_tables(k.mode());
-    std::unordered_map<std::uint64_t, Expect> data;        // pfn -> expected counts
-    std::unordered_map<std::uint64_t, std::int64_t> tref;  // table pfn -> references from upper entries
+    std::unordered_map<std::uint64_t, Expect> data;       // pfn -> expected counts
+    std::unordered_map<std::uint64_t, std::int64_t> tref; // table pfn -> references from upper entries
     std::unordered_map<std::uint64_t, std::vector<std::pair<const Mm*, bool>>> pte_tables; // -> (mm, pmd rw)
     std::unordered_map<const Mm*, PerMm> per;
     std::string err;
@@ -84,8 +83,8 @@ std::string InvariantChecker::check(const Kernel& k) {
                             data[pmd.pfn().value].map += 1;
                             pc.rss_anon += kHugePages;
                         } else if (f.kind != FrameKind::HugeZero) {
-                            fail(fmt::format("pid {} va {:#x}: huge PMD maps a frame of kind {}", pid, va,
-                                             int(f.kind)));
+                            fail(
+                                fmt::format("pid {} va {:#x}: huge PMD maps a frame of kind {}", pid, va, int(f.kind)));
                         }
                         continue;
                     }
@@ -199,8 +198,8 @@ std::string InvariantChecker::check(const Kernel& k) {
                 fail(fmt::format("table frame {} (level {}) is allocated but unreachable (leak)", pfn.value,
                                  int(f.kind) - int(FrameKind::PteTable) + 1));
             } else if (refs != f.refcount) {
-                fail(fmt::format("table frame {}: refcount {} but {} entries point at it", pfn.value, f.refcount,
-                                 refs));
+                fail(
+                    fmt::format("table frame {}: refcount {} but {} entries point at it", pfn.value, f.refcount, refs));
             }
             return;
         }
@@ -218,8 +217,8 @@ std::string InvariantChecker::check(const Kernel& k) {
             fail(fmt::format("frame {}: pincount {} but {} pins", pfn.value, f.pincount, e.pins));
         }
         if (f.refcount != e.map + e.pins + e.cache) {
-            fail(fmt::format("frame {}: refcount {} but {} mappings + {} pins + {} cache", pfn.value, f.refcount,
-                             e.map, e.pins, e.cache));
+            fail(fmt::format("frame {}: refcount {} but {} mappings + {} pins + {} cache", pfn.value, f.refcount, e.map,
+                             e.pins, e.cache));
         }
     });
     for (const auto& [pfn, e] : data) {

@@ -8,10 +8,10 @@ namespace odf {
 
 namespace {
 constexpr std::string_view kNames[kCostCount] = {
-    "fault_entry", "syscall_entry", "fork_base",  "vma_copy",       "pte_copy",       "pte_zap",
-    "page_ref_update", "pmd_share", "table_alloc", "table_free",    "page_zero",      "page_copy",
-    "huge_zero",   "huge_copy",     "page_alloc", "page_free",      "walk_step_hit",  "walk_step_miss",
-    "tlb_l2_hit",  "tlb_flush_all", "tlb_flush_page", "ipi",        "mem_access",
+    "fault_entry",     "syscall_entry", "fork_base",      "vma_copy",   "pte_copy",      "pte_zap",
+    "page_ref_update", "pmd_share",     "table_alloc",    "table_free", "page_zero",     "page_copy",
+    "huge_zero",       "huge_copy",     "page_alloc",     "page_free",  "walk_step_hit", "walk_step_miss",
+    "tlb_l2_hit",      "tlb_flush_all", "tlb_flush_page", "ipi",        "mem_access",
 };
 
 struct Default {
@@ -56,7 +56,9 @@ constexpr Default kDefaults[] = {
 };
 } // namespace
 
-std::string_view cost_name(Cost c) { return kNames[static_cast<int>(c)]; }
+std::string_view cost_name(Cost c) {
+    return kNames[static_cast<int>(c)];
+}
 
 CostModel CostModel::defaults() {
     CostModel m;

@@ -234,8 +234,8 @@ void Kernel::split_huge_pmd(Mm& mm, Pte& pmd, std::uint64_t addr) {
     const Pfn table = phys_.alloc_table(FrameKind::PteTable); // the deposited table: already charged
     phys_.frame(table).refcount = 1;
     Table& t = phys_.table(table);
-    const std::uint64_t flags = Pte::kPresent | Pte::kUser | Pte::kAccessed | (old.writable() ? Pte::kRw : 0) |
-                                (old.dirty() ? Pte::kDirty : 0);
+    const std::uint64_t flags =
+        Pte::kPresent | Pte::kUser | Pte::kAccessed | (old.writable() ? Pte::kRw : 0) | (old.dirty() ? Pte::kDirty : 0);
     if (f.kind == FrameKind::HugeZero) {
         for (auto& e : t) {
             e = Pte::make(phys_.zero_page(), (flags & ~Pte::kRw) | Pte::kSpecial);

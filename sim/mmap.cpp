@@ -1,8 +1,8 @@
 // VMAs and the system calls that change them (mm/mmap.c, mm/mprotect.c, mm/madvise.c, mm/mremap.c), and process
 // creation and teardown.
-#include <algorithm>
-
 #include "odf/kernel.hpp"
+
+#include <algorithm>
 
 namespace odf {
 
@@ -23,7 +23,9 @@ bool can_merge(const Vma& a, const Vma& b, const Vma& n, const Vma& r) {
 }
 } // namespace
 
-std::string_view mode_name(ForkMode m) { return kModeNames[static_cast<int>(m)]; }
+std::string_view mode_name(ForkMode m) {
+    return kModeNames[static_cast<int>(m)];
+}
 
 std::optional<ForkMode> parse_mode(std::string_view s) {
     for (int i = 0; i < kForkModeCount; ++i) {
@@ -43,9 +45,13 @@ Vma* Mm::find_vma(std::uint64_t addr) {
     return addr < it->second.end ? &it->second : nullptr;
 }
 
-const Vma* Mm::find_vma(std::uint64_t addr) const { return const_cast<Mm*>(this)->find_vma(addr); }
+const Vma* Mm::find_vma(std::uint64_t addr) const {
+    return const_cast<Mm*>(this)->find_vma(addr);
+}
 
-Kernel::Kernel(KernelConfig cfg) : cfg_(std::move(cfg)), phys_(cfg_.phys_frames) { acct_ = &retired_; }
+Kernel::Kernel(KernelConfig cfg) : cfg_(std::move(cfg)), phys_(cfg_.phys_frames) {
+    acct_ = &retired_;
+}
 
 Kernel::~Kernel() = default;
 
@@ -53,7 +59,9 @@ Mm* Kernel::mm(std::uint32_t pid) {
     auto it = procs_.find(pid);
     return it == procs_.end() ? nullptr : it->second.get();
 }
-const Mm* Kernel::mm(std::uint32_t pid) const { return const_cast<Kernel*>(this)->mm(pid); }
+const Mm* Kernel::mm(std::uint32_t pid) const {
+    return const_cast<Kernel*>(this)->mm(pid);
+}
 const Mm* Kernel::mm_by_id(std::uint32_t id) const {
     auto it = by_id_.find(id);
     return it == by_id_.end() ? nullptr : it->second;

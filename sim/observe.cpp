@@ -2,18 +2,20 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
-
 #include <stdexcept>
 
 namespace odf {
 
-JsonlObserver::JsonlObserver(const std::string& path, const trace::Trace& t) : f_(std::fopen(path.c_str(), "w")), t_(t) {
+JsonlObserver::JsonlObserver(const std::string& path, const trace::Trace& t)
+    : f_(std::fopen(path.c_str(), "w")), t_(t) {
     if (f_ == nullptr) {
         throw std::runtime_error(path + ": cannot write the observation log");
     }
 }
 
-JsonlObserver::~JsonlObserver() { std::fclose(f_); }
+JsonlObserver::~JsonlObserver() {
+    std::fclose(f_);
+}
 
 void JsonlObserver::on_op(const trace::Op& op, std::uint64_t minflt) {
     fmt::print(f_, "{{\"k\":\"op\",\"line\":{},\"pid\":{},\"minflt\":{}}}\n", op.line, op.pid, minflt);

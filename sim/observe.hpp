@@ -1,10 +1,10 @@
 // The JSON Lines observation log of docs/DIFFTEST.md.
 #pragma once
 
+#include "odf/simulator.hpp"
+
 #include <cstdio>
 #include <string>
-
-#include "odf/simulator.hpp"
 
 namespace odf {
 

@@ -4,10 +4,18 @@
 
 namespace odf {
 
-void Oracle::create(std::uint32_t pid) { spaces_[pid] = Space{}; }
-void Oracle::fork(std::uint32_t parent, std::uint32_t child) { spaces_[child] = spaces_.at(parent); }
-void Oracle::exit(std::uint32_t pid) { spaces_.erase(pid); }
-void Oracle::exec(std::uint32_t pid) { spaces_[pid] = Space{}; }
+void Oracle::create(std::uint32_t pid) {
+    spaces_[pid] = Space{};
+}
+void Oracle::fork(std::uint32_t parent, std::uint32_t child) {
+    spaces_[child] = spaces_.at(parent);
+}
+void Oracle::exit(std::uint32_t pid) {
+    spaces_.erase(pid);
+}
+void Oracle::exec(std::uint32_t pid) {
+    spaces_[pid] = Space{};
+}
 
 void Oracle::clear_range(Space& s, std::uint64_t start, std::uint64_t end) {
     if ((end - start) / kPageSize < s.priv.size()) {

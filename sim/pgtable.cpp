@@ -1,7 +1,7 @@
 // Page-table allocation, lookup and freeing (mm/memory.c: __pud_alloc, __pmd_alloc, __pte_alloc, free_pgtables).
-#include <stdexcept>
-
 #include "odf/kernel.hpp"
+
+#include <stdexcept>
 
 namespace odf {
 

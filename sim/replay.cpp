@@ -1,15 +1,14 @@
 #include "odf/replay.hpp"
 
-#include <fmt/format.h>
-#include <nlohmann/json.hpp>
-#include <unistd.h>
+#include "observe.hpp"
 
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <fmt/format.h>
 #include <memory>
-
-#include "observe.hpp"
+#include <nlohmann/json.hpp>
+#include <unistd.h>
 
 namespace odf {
 
@@ -41,7 +40,9 @@ class Progress {
     int last_ = -1;
 };
 
-double us(const CostModel& m, double cyc) { return m.to_us(cyc); }
+double us(const CostModel& m, double cyc) {
+    return m.to_us(cyc);
+}
 
 struct Row {
     std::string name;
@@ -59,28 +60,36 @@ std::vector<Row> rows(const std::vector<ModeResult>& r, const CostModel& m) {
         }
         out.push_back(std::move(row));
     };
-    add("forks", [](const ModeResult& x) { return x.totals.forks; }, false);
+    add(
+        "forks", [](const ModeResult& x) { return x.totals.forks; }, false);
     add("fork latency p50 (us)", [&](const ModeResult& x) { return us(m, percentiles(x.fork_cycles).p50); });
     add("fork latency p99 (us)", [&](const ModeResult& x) { return us(m, percentiles(x.fork_cycles).p99); });
     add("fork latency max (us)", [&](const ModeResult& x) { return us(m, percentiles(x.fork_cycles).max); });
     add("fork latency p50 (cycles)", [&](const ModeResult& x) { return percentiles(x.fork_cycles).p50; });
     add("page faults (minflt)", [](const ModeResult& x) { return x.totals.minflt; });
     for (int k = 0; k < kFaultKindCount; ++k) {
-        add(fmt::format("  faults {}", fault_kind_name(static_cast<FaultKind>(k))),
+        add(
+            fmt::format("  faults {}", fault_kind_name(static_cast<FaultKind>(k))),
             [k](const ModeResult& x) { return x.totals.faults[static_cast<std::size_t>(k)]; }, false);
     }
-    add("SIGSEGV events", [](const ModeResult& x) { return x.totals.segv; }, false);
+    add(
+        "SIGSEGV events", [](const ModeResult& x) { return x.totals.segv; }, false);
     add("PTEs copied", [](const ModeResult& x) { return x.totals.ptes_copied; });
-    add("PTE tables shared at fork", [](const ModeResult& x) { return x.totals.tables_shared; }, false);
+    add(
+        "PTE tables shared at fork", [](const ModeResult& x) { return x.totals.tables_shared; }, false);
     add("PTE tables copied at fork", [](const ModeResult& x) { return x.totals.tables_copied_fork; });
-    add("shared tables copied on demand", [](const ModeResult& x) { return x.totals.tables_copied; }, false);
-    add("shared tables reused", [](const ModeResult& x) { return x.totals.tables_reused; }, false);
+    add(
+        "shared tables copied on demand", [](const ModeResult& x) { return x.totals.tables_copied; }, false);
+    add(
+        "shared tables reused", [](const ModeResult& x) { return x.totals.tables_reused; }, false);
     add("data pages copied", [](const ModeResult& x) { return x.totals.pages_copied; });
-    add("page accesses", [](const ModeResult& x) { return x.totals.accesses; }, false);
+    add(
+        "page accesses", [](const ModeResult& x) { return x.totals.accesses; }, false);
     add("TLB misses (walks)", [](const ModeResult& x) { return x.totals.tlb_misses; });
     add("TLB flushes", [](const ModeResult& x) { return x.totals.tlb_flushes; });
     add("peak page-table bytes", [](const ModeResult& x) { return x.peak_pgtable_bytes; });
-    add("peak RSS (MiB)", [](const ModeResult& x) { return static_cast<double>(x.peak_rss_pages) * 4096.0 / (1 << 20); });
+    add("peak RSS (MiB)",
+        [](const ModeResult& x) { return static_cast<double>(x.peak_rss_pages) * 4096.0 / (1 << 20); });
     add("total cycles", [&](const ModeResult& x) { return x.totals.cycles(m); });
     add("total time (ms)", [&](const ModeResult& x) { return us(m, x.totals.cycles(m)) / 1000.0; });
     return out;
@@ -160,7 +169,8 @@ std::string format_table(const std::string& title, const std::vector<ModeResult>
         s += fmt::format(" {:>16}", mode_name(x.mode));
     }
     s += "\n";
-    const auto classic = std::find_if(r.begin(), r.end(), [](const ModeResult& x) { return x.mode == ForkMode::Classic; });
+    const auto classic =
+        std::find_if(r.begin(), r.end(), [](const ModeResult& x) { return x.mode == ForkMode::Classic; });
     const std::size_t ci = classic == r.end() ? r.size() : static_cast<std::size_t>(classic - r.begin());
     for (const auto& row : rs) {
         s += fmt::format("{:<{}}", row.name, w0);
@@ -179,8 +189,8 @@ std::string format_table(const std::string& title, const std::vector<ModeResult>
     }
     if (per_process) {
         for (const auto& x : r) {
-            s += fmt::format("\n{} per process:\n  {:>6} {:>10} {:>10} {:>12} {:>12} {:>14}\n", mode_name(x.mode), "pid",
-                             "minflt", "forks", "RssAnon kB", "VmPTE kB", "cycles");
+            s += fmt::format("\n{} per process:\n  {:>6} {:>10} {:>10} {:>12} {:>12} {:>14}\n", mode_name(x.mode),
+                             "pid", "minflt", "forks", "RssAnon kB", "VmPTE kB", "cycles");
             for (const auto& [pid, p] : x.processes) {
                 s += fmt::format("  {:>6} {:>10} {:>10} {:>12} {:>12} {:>14.0f}\n", pid, p.stats.minflt, p.stats.forks,
                                  p.rss_anon_pages * 4, p.vmpte_bytes / 1024, p.stats.cycles(m));

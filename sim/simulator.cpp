@@ -1,11 +1,10 @@
 #include "odf/simulator.hpp"
 
-#include <fmt/format.h>
-
-#include <algorithm>
-
 #include "odf/checker.hpp"
 #include "odf/tag.h"
+
+#include <algorithm>
+#include <fmt/format.h>
 
 namespace odf {
 
@@ -20,8 +19,8 @@ Simulator::Simulator(SimConfig cfg) : cfg_(std::move(cfg)), kernel_(cfg_.kernel)
 }
 
 void Simulator::diverge(const trace::Op& op, const trace::Trace& t, const std::string& what) const {
-    throw SimError(fmt::format("{}:{}: pid {} ({} mode): {}", t.source, op.line, op.pid,
-                               mode_name(kernel_.mode()), what));
+    throw SimError(
+        fmt::format("{}:{}: pid {} ({} mode): {}", t.source, op.line, op.pid, mode_name(kernel_.mode()), what));
 }
 
 Counters Simulator::totals() const {

@@ -4,12 +4,14 @@ namespace odf {
 
 namespace {
 constexpr std::string_view kFaultNames[kFaultKindCount] = {
-    "anon_zero_page", "anon_alloc",    "wp_zero_copy", "wp_reuse",      "wp_copy",       "shmem",    "huge_zero",
+    "anon_zero_page", "anon_alloc",    "wp_zero_copy", "wp_reuse",      "wp_copy",      "shmem",    "huge_zero",
     "huge_alloc",     "huge_wp_reuse", "huge_wp_copy", "cow_pte_reuse", "cow_pte_copy", "spurious",
 };
 } // namespace
 
-std::string_view fault_kind_name(FaultKind k) { return kFaultNames[static_cast<int>(k)]; }
+std::string_view fault_kind_name(FaultKind k) {
+    return kFaultNames[static_cast<int>(k)];
+}
 
 double Counters::cycles(const CostModel& m) const {
     double total = 0;

@@ -2,13 +2,12 @@
 // checker on, and look at the kernel state afterwards.
 #pragma once
 
-#include <catch2/catch.hpp>
-
-#include <string>
-
 #include "odf/checker.hpp"
 #include "odf/simulator.hpp"
 #include "odf/trace/format.hpp"
+
+#include <catch2/catch.hpp>
+#include <string>
 
 namespace odf::test {
 

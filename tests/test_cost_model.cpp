@@ -1,10 +1,9 @@
-#include <catch2/catch.hpp>
+#include "odf/cost_model.hpp"
 
+#include <catch2/catch.hpp>
 #include <cstdio>
 #include <fstream>
 #include <string>
-
-#include "odf/cost_model.hpp"
 
 using namespace odf;
 

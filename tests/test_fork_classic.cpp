@@ -23,7 +23,9 @@ SCENARIO("classic_fork_write_protects_both_sides_and_shares_pages", "[fork][clas
             }
             AND_WHEN("the child reads") {
                 r("2 r 0x40000000 0x4000\n");
-                THEN("it takes no fault") { CHECK(r.stats(2).minflt == 0); }
+                THEN("it takes no fault") {
+                    CHECK(r.stats(2).minflt == 0);
+                }
             }
             AND_WHEN("the child writes one page") {
                 r("2 w 0x40001000\n");

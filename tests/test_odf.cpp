@@ -167,7 +167,9 @@ SCENARIO("odf_paper_shares_only_tables_one_non_heap_vma_covers", "[odf-paper]") 
     WHEN("the patch-set version forks") {
         Run r(ForkMode::Odf);
         r(layout + "1 fork 2\n");
-        THEN("the table two VMAs overlap and the heap table are shared") { CHECK(r.stats(1).tables_shared == 2); }
+        THEN("the table two VMAs overlap and the heap table are shared") {
+            CHECK(r.stats(1).tables_shared == 2);
+        }
     }
     WHEN("the paper version forks") {
         Run r(ForkMode::OdfPaper);

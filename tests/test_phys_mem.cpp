@@ -1,9 +1,8 @@
-#include <catch2/catch.hpp>
+#include "odf/phys_mem.hpp"
 
+#include <catch2/catch.hpp>
 #include <fstream>
 #include <string>
-
-#include "odf/phys_mem.hpp"
 
 using namespace odf;
 

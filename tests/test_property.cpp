@@ -2,15 +2,14 @@
 // oracle and the invariant checker on; all modes must return identical read values and SIGSEGV events.
 // ODF_PROPERTY_SEEDS / ODF_PROPERTY_OPS / ODF_PROPERTY_FIRST_SEED override the default 1000 programs of 300 ops
 // (the long run: ctest -L long, registered when ODF_LONG_PROPERTY_TESTS=ON).
-#include <catch2/catch.hpp>
-#include <fmt/format.h>
-
-#include <cstdlib>
-#include <vector>
-
 #include "odf/checker.hpp"
 #include "odf/simulator.hpp"
 #include "odf/trace/generators.hpp"
+
+#include <catch2/catch.hpp>
+#include <cstdlib>
+#include <fmt/format.h>
+#include <vector>
 
 using namespace odf;
 

@@ -1,6 +1,6 @@
-#include <catch2/catch.hpp>
-
 #include "odf/pte.hpp"
+
+#include <catch2/catch.hpp>
 
 using odf::Pfn;
 using odf::Pte;

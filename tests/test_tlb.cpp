@@ -1,6 +1,6 @@
-#include <catch2/catch.hpp>
-
 #include "odf/tlb.hpp"
+
+#include <catch2/catch.hpp>
 
 using namespace odf;
 

@@ -2,9 +2,9 @@
 // compares. Part of the model, usable on any run (odf-sim --check) and by the tests.
 #pragma once
 
-#include <string>
-
 #include "odf/kernel.hpp"
+
+#include <string>
 
 namespace odf {
 

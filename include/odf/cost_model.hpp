@@ -11,29 +11,29 @@ namespace odf {
 
 // Every chargeable operation. The JSON keys are the snake_case names returned by cost_name().
 enum class Cost : std::uint8_t {
-    FaultEntry,     // exception entry + exit + handle_mm_fault dispatch, per fault
-    SyscallEntry,   // entry + exit of mmap/munmap/mprotect/madvise/mremap/brk, per call
-    ForkBase,       // fixed part of fork: task_struct, mm_struct, dup_mmap bookkeeping
-    VmaCopy,        // per VMA duplicated at fork (vm_area_dup, anon_vma_fork)
-    PteCopy,        // per present PTE copied by copy_pte_range (read, wrprotect, write child entry)
-    PteZap,         // per present PTE cleared by zap_pte_range
-    PageRefUpdate,  // per page refcount + mapcount update (get_page + page_dup_file/anon_rmap, or the put side)
-    PmdShare,       // ODF: per PMD entry shared at fork (wrprotect pmd, table refcount, owner)
-    TableAlloc,     // allocate and zero a page-table page
-    TableFree,      // free a page-table page
-    PageZero,       // clear a 4 KiB page
-    PageCopy,       // copy a 4 KiB page
-    HugeZero,       // clear a 2 MiB page
-    HugeCopy,       // copy a 2 MiB page
-    PageAlloc,      // allocate a data page (buddy allocator fast path)
-    PageFree,       // free a data page
-    WalkStepHit,    // one page-walk level served by a page-walk cache
-    WalkStepMiss,   // one page-walk level read from memory
-    TlbL2Hit,       // L1 dTLB miss, STLB hit
-    TlbFlushAll,    // full flush of one mm's TLB entries on one CPU
-    TlbFlushPage,   // invlpg of one page
-    Ipi,            // one TLB shootdown IPI to a remote CPU
-    MemAccess,      // one load or store that hits the L1 dTLB
+    FaultEntry,    // exception entry + exit + handle_mm_fault dispatch, per fault
+    SyscallEntry,  // entry + exit of mmap/munmap/mprotect/madvise/mremap/brk, per call
+    ForkBase,      // fixed part of fork: task_struct, mm_struct, dup_mmap bookkeeping
+    VmaCopy,       // per VMA duplicated at fork (vm_area_dup, anon_vma_fork)
+    PteCopy,       // per present PTE copied by copy_pte_range (read, wrprotect, write child entry)
+    PteZap,        // per present PTE cleared by zap_pte_range
+    PageRefUpdate, // per page refcount + mapcount update (get_page + page_dup_file/anon_rmap, or the put side)
+    PmdShare,      // ODF: per PMD entry shared at fork (wrprotect pmd, table refcount, owner)
+    TableAlloc,    // allocate and zero a page-table page
+    TableFree,     // free a page-table page
+    PageZero,      // clear a 4 KiB page
+    PageCopy,      // copy a 4 KiB page
+    HugeZero,      // clear a 2 MiB page
+    HugeCopy,      // copy a 2 MiB page
+    PageAlloc,     // allocate a data page (buddy allocator fast path)
+    PageFree,      // free a data page
+    WalkStepHit,   // one page-walk level served by a page-walk cache
+    WalkStepMiss,  // one page-walk level read from memory
+    TlbL2Hit,      // L1 dTLB miss, STLB hit
+    TlbFlushAll,   // full flush of one mm's TLB entries on one CPU
+    TlbFlushPage,  // invlpg of one page
+    Ipi,           // one TLB shootdown IPI to a remote CPU
+    MemAccess,     // one load or store that hits the L1 dTLB
 };
 inline constexpr int kCostCount = 23;
 

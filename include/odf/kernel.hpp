@@ -7,16 +7,16 @@
 // false and change nothing.
 #pragma once
 
+#include "odf/cost_model.hpp"
+#include "odf/mm.hpp"
+#include "odf/phys_mem.hpp"
+
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <unordered_map>
 #include <vector>
-
-#include "odf/cost_model.hpp"
-#include "odf/mm.hpp"
-#include "odf/phys_mem.hpp"
 
 namespace odf {
 

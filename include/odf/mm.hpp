@@ -1,15 +1,15 @@
 // Address spaces: VMAs (vm_area_struct), the mm (mm_struct) and its counters, and shmem objects.
 #pragma once
 
+#include "odf/pte.hpp"
+#include "odf/stats.hpp"
+#include "odf/tlb.hpp"
+
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <string_view>
 #include <vector>
-
-#include "odf/pte.hpp"
-#include "odf/stats.hpp"
-#include "odf/tlb.hpp"
 
 namespace odf {
 
@@ -25,13 +25,13 @@ inline constexpr int kForkModeCount = 5;
 struct Vma {
     std::uint64_t start = 0;
     std::uint64_t end = 0;
-    std::uint8_t prot = 0; // PROT_READ 1, PROT_WRITE 2, PROT_EXEC 4
-    bool shared = false;   // anonymous shared (shmem); otherwise anonymous private
-    bool heap = false;     // the brk heap
-    std::uint32_t anon_vma = 0; // 0: none yet (no anonymous fault taken)
+    std::uint8_t prot = 0;       // PROT_READ 1, PROT_WRITE 2, PROT_EXEC 4
+    bool shared = false;         // anonymous shared (shmem); otherwise anonymous private
+    bool heap = false;           // the brk heap
+    std::uint32_t anon_vma = 0;  // 0: none yet (no anonymous fault taken)
     bool anon_inherited = false; // the anon_vma chain came from fork (not list_is_singular): blocks some merges
-    std::uint32_t shmem = 0;    // shared: the shmem object
-    std::uint64_t pgoff = 0;    // vm_pgoff: private: start >> 12 at mmap (kept by mremap); shared: offset in the object
+    std::uint32_t shmem = 0;     // shared: the shmem object
+    std::uint64_t pgoff = 0; // vm_pgoff: private: start >> 12 at mmap (kept by mremap); shared: offset in the object
 
     [[nodiscard]] bool readable() const { return prot != 0; }
     [[nodiscard]] bool writable() const { return (prot & 2) != 0; }

@@ -2,6 +2,9 @@
 // frames that hold page tables. Data frames carry a 64-bit content tag instead of 4 KiB of data.
 #pragma once
 
+#include "odf/pte.hpp"
+#include "odf/types.hpp"
+
 #include <array>
 #include <cstdint>
 #include <cstdlib>
@@ -10,32 +13,28 @@
 #include <stdexcept>
 #include <vector>
 
-#include "odf/pte.hpp"
-#include "odf/types.hpp"
-
 namespace odf {
 
 enum class FrameKind : std::uint8_t {
     Free = 0,
-    Anon,      // anonymous private data page
-    AnonHuge,  // head frame of a 2 MiB anonymous page (the 511 frames after it belong to it)
-    Shmem,     // page of a shared anonymous mapping (a shmem object holds one reference)
-    ZeroPage,  // the shared zero page
-    HugeZero,  // head frame of the huge zero page
-    PteTable,  // level 1
-    PmdTable,  // level 2
-    PudTable,  // level 3
-    PgdTable,  // level 4
+    Anon,     // anonymous private data page
+    AnonHuge, // head frame of a 2 MiB anonymous page (the 511 frames after it belong to it)
+    Shmem,    // page of a shared anonymous mapping (a shmem object holds one reference)
+    ZeroPage, // the shared zero page
+    HugeZero, // head frame of the huge zero page
+    PteTable, // level 1
+    PmdTable, // level 2
+    PudTable, // level 3
+    PgdTable, // level 4
 };
 
 [[nodiscard]] constexpr bool is_table(FrameKind k) {
-    return k == FrameKind::PteTable || k == FrameKind::PmdTable || k == FrameKind::PudTable ||
-           k == FrameKind::PgdTable;
+    return k == FrameKind::PteTable || k == FrameKind::PmdTable || k == FrameKind::PudTable || k == FrameKind::PgdTable;
 }
 
 // Frame flags.
 enum FrameFlag : std::uint8_t {
-    kAnonExclusive = 1, // PG_anon_exclusive: the page is mapped by exactly one process and may be reused
+    kAnonExclusive = 1,  // PG_anon_exclusive: the page is mapped by exactly one process and may be reused
     kTableExclusive = 2, // ODF: COW_PTE_OWNER_EXCLUSIVE: the table held a pinned page; never shared at fork
 };
 

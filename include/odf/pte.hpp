@@ -1,9 +1,9 @@
 // A bit-accurate x86_64 page-table entry (Intel SDM Vol. 3A, 4.5): a value with named accessors.
 #pragma once
 
-#include <cstdint>
-
 #include "odf/types.hpp"
+
+#include <cstdint>
 
 namespace odf {
 
@@ -17,11 +17,11 @@ struct Pte {
     static constexpr std::uint64_t kPcd = 1ULL << 4;
     static constexpr std::uint64_t kAccessed = 1ULL << 5;
     static constexpr std::uint64_t kDirty = 1ULL << 6;
-    static constexpr std::uint64_t kPs = 1ULL << 7;     // 2 MiB page when set in a PMD entry
-    static constexpr std::uint64_t kGlobal = 1ULL << 8; // also Linux's _PAGE_PROTNONE when P is clear
+    static constexpr std::uint64_t kPs = 1ULL << 7;      // 2 MiB page when set in a PMD entry
+    static constexpr std::uint64_t kGlobal = 1ULL << 8;  // also Linux's _PAGE_PROTNONE when P is clear
     static constexpr std::uint64_t kSpecial = 1ULL << 9; // software bit: Linux's _PAGE_SPECIAL (zero page)
     static constexpr std::uint64_t kNx = 1ULL << 63;
-    static constexpr std::uint64_t kPfnMask = 0x000f'ffff'ffff'f000ULL; // bits 12..51
+    static constexpr std::uint64_t kPfnMask = 0x000f'ffff'ffff'f000ULL;                       // bits 12..51
     static constexpr std::uint64_t kTableFlags = kPresent | kRw | kUser | kAccessed | kDirty; // _PAGE_TABLE
 
     [[nodiscard]] constexpr bool none() const { return raw == 0; }

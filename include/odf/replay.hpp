@@ -1,11 +1,11 @@
 // Side-by-side replay of one trace under several fork modes, and the report formats.
 #pragma once
 
+#include "odf/simulator.hpp"
+
 #include <map>
 #include <string>
 #include <vector>
-
-#include "odf/simulator.hpp"
 
 namespace odf {
 
@@ -20,9 +20,9 @@ struct ModeResult {
 
 struct ReplayOptions {
     std::vector<ForkMode> modes;
-    SimConfig sim;               // mode is overwritten per run
-    std::string observe_dir;     // non-empty: write <dir>/<mode>.jsonl observation logs (docs/DIFFTEST.md)
-    bool progress = false;       // a progress bar on stderr
+    SimConfig sim;           // mode is overwritten per run
+    std::string observe_dir; // non-empty: write <dir>/<mode>.jsonl observation logs (docs/DIFFTEST.md)
+    bool progress = false;   // a progress bar on stderr
 };
 
 // Throws SimError (divergence) and std::runtime_error (I/O).

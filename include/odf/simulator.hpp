@@ -1,6 +1,10 @@
 // Replays odf-trace operations on the modelled kernel, with the oracle and the invariant checker on request.
 #pragma once
 
+#include "odf/kernel.hpp"
+#include "odf/oracle.hpp"
+#include "odf/trace.hpp"
+
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -8,10 +12,6 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
-
-#include "odf/kernel.hpp"
-#include "odf/oracle.hpp"
-#include "odf/trace.hpp"
 
 namespace odf {
 
@@ -36,15 +36,15 @@ class Observer {
 
 struct SimConfig {
     KernelConfig kernel;
-    bool check = false;              // oracle on every read, invariants every `check_every` ops and at the end
-    std::uint64_t check_every = 1;   // with check: run the invariant checker after every N-th op
+    bool check = false;            // oracle on every read, invariants every `check_every` ops and at the end
+    std::uint64_t check_every = 1; // with check: run the invariant checker after every N-th op
 };
 
 // A process's totals, kept when it exits.
 struct ProcessSummary {
     std::uint32_t pid = 0;
     Counters stats;
-    std::int64_t rss_anon_pages = 0;  // at exit (or at the end of the trace)
+    std::int64_t rss_anon_pages = 0; // at exit (or at the end of the trace)
     std::int64_t vmpte_bytes = 0;
 };
 

@@ -2,12 +2,12 @@
 // researcher compares across fork modes.
 #pragma once
 
+#include "odf/cost_model.hpp"
+
 #include <array>
 #include <cstdint>
 #include <string_view>
 #include <vector>
-
-#include "odf/cost_model.hpp"
 
 namespace odf {
 

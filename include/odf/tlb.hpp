@@ -2,11 +2,11 @@
 // Entries hold the combined permission of the walk (RW and D), as the hardware does.
 #pragma once
 
-#include <cstdint>
-#include <vector>
-
 #include "odf/cost_model.hpp"
 #include "odf/types.hpp"
+
+#include <cstdint>
+#include <vector>
 
 namespace odf {
 
@@ -50,8 +50,8 @@ class Tlb {
             return static_cast<int>((k >> 1) % static_cast<std::uint64_t>(sets));
         }
         [[nodiscard]] int find(std::uint64_t k) const;
-        void touch(int i);   // make i the most recently used of its set
-        void demote(int i);  // make i the least recently used (after invalidation)
+        void touch(int i);                    // make i the most recently used of its set
+        void demote(int i);                   // make i the least recently used (after invalidation)
         void set_key(int i, std::uint64_t k); // replace the key of slot i, keeping the index exact
 
         // Highly associative arrays (more than kScanWays ways) keep an exact open-addressing index key -> slot,

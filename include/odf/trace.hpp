@@ -23,7 +23,7 @@ enum class OpKind : std::uint8_t {
     Fork,     // child pid in `child`
     Exec,
     Exit,
-    Mark,     // label index in `label`
+    Mark, // label index in `label`
 };
 inline constexpr int kOpKindCount = 14;
 

@@ -17,7 +17,7 @@ inline constexpr std::uint64_t kPmdSize = 1ULL << kPmdShift;
 inline constexpr std::uint64_t kPudSize = 1ULL << kPudShift;
 inline constexpr std::uint64_t kPgdSize = 1ULL << kPgdShift;
 inline constexpr std::uint64_t kHugePages = kPmdSize / kPageSize; // 4 KiB pages in a 2 MiB page
-inline constexpr std::uint64_t kTaskSize = 1ULL << 47;             // top of the user address space
+inline constexpr std::uint64_t kTaskSize = 1ULL << 47;            // top of the user address space
 
 // Page-table levels, numbered as the SDM does: 1 is the PTE table, 4 the PGD (PML4).
 enum class Level : std::uint8_t { Pte = 1, Pmd = 2, Pud = 3, Pgd = 4 };
@@ -52,8 +52,14 @@ struct Pfn {
     const std::uint64_t boundary = (addr + size) & ~(size - 1);
     return (boundary - 1 < end - 1) ? boundary : end;
 }
-[[nodiscard]] constexpr std::uint64_t pgd_addr_end(std::uint64_t a, std::uint64_t e) { return level_addr_end(a, e, kPgdSize); }
-[[nodiscard]] constexpr std::uint64_t pud_addr_end(std::uint64_t a, std::uint64_t e) { return level_addr_end(a, e, kPudSize); }
-[[nodiscard]] constexpr std::uint64_t pmd_addr_end(std::uint64_t a, std::uint64_t e) { return level_addr_end(a, e, kPmdSize); }
+[[nodiscard]] constexpr std::uint64_t pgd_addr_end(std::uint64_t a, std::uint64_t e) {
+    return level_addr_end(a, e, kPgdSize);
+}
+[[nodiscard]] constexpr std::uint64_t pud_addr_end(std::uint64_t a, std::uint64_t e) {
+    return level_addr_end(a, e, kPudSize);
+}
+[[nodiscard]] constexpr std::uint64_t pmd_addr_end(std::uint64_t a, std::uint64_t e) {
+    return level_addr_end(a, e, kPmdSize);
+}
 
 } // namespace odf

@@ -1,16 +1,15 @@
 // odf-sim: replay traces under classic fork and the ODF variants side by side; generate, convert and check traces.
-#include <CLI/CLI.hpp>
-#include <fmt/format.h>
-
-#include <cstdio>
-#include <cstdlib>
-#include <iostream>
-#include <string>
-#include <vector>
-
 #include "odf/replay.hpp"
 #include "odf/trace/commands.hpp"
 #include "odf/trace/io.hpp"
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <fmt/format.h>
+#include <iostream>
+#include <string>
+#include <vector>
 
 namespace {
 
@@ -117,8 +116,7 @@ int run_replay(const ReplayArgs& a, const std::vector<odf::trace::Trace>& traces
             std::cout << odf::format_table(t.source, results, opt.sim.kernel.costs, a.per_process) << "\n";
         }
         if (a.check) {
-            std::cerr << fmt::format("{}: oracle and invariants held in every mode ({} ops)\n", t.source,
-                                     t.ops.size());
+            std::cerr << fmt::format("{}: oracle and invariants held in every mode ({} ops)\n", t.source, t.ops.size());
         }
     }
     return 0;
