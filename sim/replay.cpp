@@ -14,6 +14,58 @@ namespace odf {
 
 namespace {
 
+// Fans observer calls out to the JSONL log and the mark collector.
+class Tee final : public Observer {
+  public:
+    Tee(Observer* log, std::vector<MarkRow>* marks, const trace::Trace& t, const CostModel& m)
+        : log_(log), marks_(marks), t_(t), m_(m) {}
+    void on_op(const trace::Op& op, std::uint64_t minflt) override {
+        if (log_ != nullptr) {
+            log_->on_op(op, minflt);
+        }
+    }
+    void on_read(const trace::Op& op, std::uint64_t hash, std::uint64_t pages) override {
+        if (log_ != nullptr) {
+            log_->on_read(op, hash, pages);
+        }
+    }
+    void on_segv(const trace::Op& op, std::uint64_t addr) override {
+        if (log_ != nullptr) {
+            log_->on_segv(op, addr);
+        }
+    }
+    void on_sigbus(const trace::Op& op, std::uint64_t addr) override {
+        if (log_ != nullptr) {
+            log_->on_sigbus(op, addr);
+        }
+    }
+    void on_pinfail(const trace::Op& op, std::uint64_t addr) override {
+        if (log_ != nullptr) {
+            log_->on_pinfail(op, addr);
+        }
+    }
+    void on_mark(const trace::Op& op, std::uint32_t pid, const Mm& mm) override {
+        if (log_ != nullptr) {
+            log_->on_mark(op, pid, mm);
+        }
+        if (marks_ != nullptr) {
+            marks_->push_back(MarkRow{op.label < t_.labels.size() ? t_.labels[op.label] : std::string(), op.line, pid,
+                                      mm.pgtables_bytes / 1024, mm.rss_anon * 4, mm.stats.minflt, mm.stats.cycles(m_)});
+        }
+    }
+    void on_exit(const trace::Op& op, const Mm& mm) override {
+        if (log_ != nullptr) {
+            log_->on_exit(op, mm);
+        }
+    }
+
+  private:
+    Observer* log_;
+    std::vector<MarkRow>* marks_;
+    const trace::Trace& t_;
+    const CostModel& m_;
+};
+
 class Progress {
   public:
     Progress(bool on, std::string label, std::size_t total) : on_(on), label_(std::move(label)), total_(total) {}
@@ -132,7 +184,11 @@ std::vector<ModeResult> replay(const trace::Trace& t, const ReplayOptions& opt) 
             std::filesystem::create_directories(opt.observe_dir);
             obs = std::make_unique<JsonlObserver>(
                 (std::filesystem::path(opt.observe_dir) / fmt::format("{}.jsonl", mode_name(mode))).string(), t);
-            sim.set_observer(obs.get());
+        }
+        ModeResult r;
+        Tee tee(obs.get(), opt.marks ? &r.marks : nullptr, t, cfg.kernel.costs);
+        if (obs || opt.marks) {
+            sim.set_observer(&tee);
         }
         Progress bar(tty && t.ops.size() > 100000, std::string(mode_name(mode)), t.ops.size());
         std::size_t i = 0;
@@ -143,7 +199,6 @@ std::vector<ModeResult> replay(const trace::Trace& t, const ReplayOptions& opt) 
             }
         }
         bar.update(t.ops.size());
-        ModeResult r;
         r.mode = mode;
         r.fork_cycles = sim.fork_cycles();
         r.peak_pgtable_bytes = sim.peak_pgtable_bytes();
@@ -195,6 +250,18 @@ std::string format_table(const std::string& title, const std::vector<ModeResult>
                 s += fmt::format("  {:>6} {:>10} {:>10} {:>12} {:>12} {:>14.0f}\n", pid, p.stats.minflt, p.stats.forks,
                                  p.rss_anon_pages * 4, p.vmpte_bytes / 1024, p.stats.cycles(m));
             }
+        }
+    }
+    return s;
+}
+
+std::string format_marks(const std::vector<ModeResult>& r) {
+    std::string s = fmt::format("{:<12} {:<20} {:>7} {:>6} {:>10} {:>12} {:>10} {:>14}\n", "mode", "mark", "line",
+                                "pid", "VmPTE kB", "RssAnon kB", "minflt", "cycles");
+    for (const auto& x : r) {
+        for (const auto& m : x.marks) {
+            s += fmt::format("{:<12} {:<20} {:>7} {:>6} {:>10} {:>12} {:>10} {:>14.0f}\n", mode_name(x.mode), m.label,
+                             m.line, m.pid, m.vmpte_kb, m.rss_anon_kb, m.minflt, m.cycles);
         }
     }
     return s;

@@ -9,6 +9,17 @@
 
 namespace odf {
 
+// What one process looked like at one mark op.
+struct MarkRow {
+    std::string label;
+    std::uint32_t line = 0;
+    std::uint32_t pid = 0;
+    std::int64_t vmpte_kb = 0;
+    std::int64_t rss_anon_kb = 0;
+    std::uint64_t minflt = 0; // faults of the process so far
+    double cycles = 0;        // cycles charged to the process so far
+};
+
 struct ModeResult {
     ForkMode mode = ForkMode::Classic;
     Counters totals;
@@ -16,6 +27,7 @@ struct ModeResult {
     std::uint64_t peak_pgtable_bytes = 0;
     std::uint64_t peak_rss_pages = 0;
     std::map<std::uint32_t, ProcessSummary> processes;
+    std::vector<MarkRow> marks; // filled when ReplayOptions::marks is set
 };
 
 struct ReplayOptions {
@@ -23,6 +35,7 @@ struct ReplayOptions {
     SimConfig sim;           // mode is overwritten per run
     std::string observe_dir; // non-empty: write <dir>/<mode>.jsonl observation logs (docs/DIFFTEST.md)
     bool progress = false;   // a progress bar on stderr
+    bool marks = false;      // record per-mark observables of every live process
 };
 
 // Throws SimError (divergence) and std::runtime_error (I/O).
@@ -37,6 +50,7 @@ struct Percentiles {
 
 [[nodiscard]] std::string format_table(const std::string& title, const std::vector<ModeResult>& r, const CostModel& m,
                                        bool per_process);
+[[nodiscard]] std::string format_marks(const std::vector<ModeResult>& r);
 [[nodiscard]] std::string format_json(const std::string& title, const std::vector<ModeResult>& r, const CostModel& m);
 [[nodiscard]] std::string format_csv(const std::string& title, const std::vector<ModeResult>& r, const CostModel& m);
 

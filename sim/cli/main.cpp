@@ -88,6 +88,7 @@ struct ReplayArgs {
     bool json = false;
     bool csv = false;
     bool per_process = false;
+    bool marks = false;
     double phys_gib = 64;
 };
 
@@ -101,6 +102,7 @@ int run_replay(const ReplayArgs& a, const std::vector<odf::trace::Trace>& traces
         opt.sim.kernel.costs = odf::CostModel::load(a.cost_model);
     }
     opt.progress = true;
+    opt.marks = a.marks;
     for (std::size_t i = 0; i < traces.size(); ++i) {
         const auto& t = traces[i];
         opt.observe_dir = a.observe;
@@ -114,6 +116,9 @@ int run_replay(const ReplayArgs& a, const std::vector<odf::trace::Trace>& traces
             std::cout << odf::format_csv(t.source, results, opt.sim.kernel.costs);
         } else {
             std::cout << odf::format_table(t.source, results, opt.sim.kernel.costs, a.per_process) << "\n";
+            if (a.marks) {
+                std::cout << odf::format_marks(results) << "\n";
+            }
         }
         if (a.check) {
             std::cerr << fmt::format("{}: oracle and invariants held in every mode ({} ops)\n", t.source, t.ops.size());
@@ -130,6 +135,7 @@ void add_replay_options(CLI::App* c, ReplayArgs& a) {
     c->add_flag("--json", a.json, "print JSON");
     c->add_flag("--csv", a.csv, "print CSV");
     c->add_flag("--per-process", a.per_process, "also print per-process results");
+    c->add_flag("--marks", a.marks, "also print every process's VmPTE, RssAnon, faults and cycles at every mark");
     c->add_option("--observe", a.observe, "write observation logs <DIR>/<mode>.jsonl (docs/DIFFTEST.md)");
     c->add_option("--phys-gib", a.phys_gib, "simulated physical memory in GiB")->capture_default_str();
 }
