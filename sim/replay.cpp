@@ -144,6 +144,14 @@ std::vector<Row> rows(const std::vector<ModeResult>& r, const CostModel& m) {
         [](const ModeResult& x) { return static_cast<double>(x.peak_rss_pages) * 4096.0 / (1 << 20); });
     add("total cycles", [&](const ModeResult& x) { return x.totals.cycles(m); });
     add("total time (ms)", [&](const ModeResult& x) { return us(m, x.totals.cycles(m)) / 1000.0; });
+    for (int c = 0; c < kCostCount; ++c) {
+        const auto cost = static_cast<Cost>(c);
+        const bool any = std::any_of(r.begin(), r.end(), [&](const ModeResult& x) { return x.totals.ops[c] != 0; });
+        if (any) {
+            add(fmt::format("  cycles {}", cost_name(cost)),
+                [&, cost](const ModeResult& x) { return x.totals.cycles(m, cost); });
+        }
+    }
     return out;
 }
 

@@ -96,6 +96,9 @@ void Kernel::zap_huge_pmd(Mm& mm, Pte& pmd) {
 // already uncharged whoever was charged).
 void Kernel::release_pte_table_pages(Pfn table) {
     for (Pte& e : phys_.table(table)) {
+        if (!e.none()) {
+            charge(Cost::PteZap);
+        }
         if (e.present() && !e.special()) {
             page_remove_rmap(e.pfn());
             put_page(e.pfn());
