@@ -118,6 +118,8 @@ std::vector<Row> rows(const std::vector<ModeResult>& r, const CostModel& m) {
     add("fork latency p99 (us)", [&](const ModeResult& x) { return us(m, percentiles(x.fork_cycles).p99); });
     add("fork latency max (us)", [&](const ModeResult& x) { return us(m, percentiles(x.fork_cycles).max); });
     add("fork latency p50 (cycles)", [&](const ModeResult& x) { return percentiles(x.fork_cycles).p50; });
+    add("fork latency p99 (cycles)", [&](const ModeResult& x) { return percentiles(x.fork_cycles).p99; });
+    add("fork latency max (cycles)", [&](const ModeResult& x) { return percentiles(x.fork_cycles).max; });
     add("page faults (minflt)", [](const ModeResult& x) { return x.totals.minflt; });
     for (int k = 0; k < kFaultKindCount; ++k) {
         add(
