@@ -60,9 +60,7 @@ void Kernel::do_anonymous_page(Mm& mm, Vma& vma, Pte& pte, bool write) {
         ++mm.stats.faults[static_cast<int>(FaultKind::AnonZeroPage)];
         return;
     }
-    if (vma.anon_vma == 0) {
-        vma.anon_vma = new_anon_vma();
-    }
+    anon_vma_prepare(vma);
     const Pfn page = alloc_anon_page(mm, 0, true);
     pte = Pte::make(page, kUserPage | Pte::kRw | Pte::kDirty);
     ++mm.rss_anon;
@@ -164,6 +162,17 @@ bool Kernel::do_shmem_fault(Mm& mm, Vma& vma, Pte& pmd, std::uint64_t addr, bool
     return true;
 }
 
+Pfn Kernel::alloc_anon_huge(Vma& vma) {
+    anon_vma_prepare(vma);
+    const Pfn page = phys_.alloc_huge();
+    Frame& f = phys_.frame(page);
+    f.refcount = 1;
+    f.mapcount = 1;
+    f.flags = kAnonExclusive;
+    charge(Cost::PageAlloc);
+    return page;
+}
+
 void Kernel::do_huge_pmd_anonymous_page(Mm& mm, Vma& vma, Pte& pmd, bool write) {
     mm.pgtables_bytes += static_cast<std::int64_t>(kPageSize); // deposited PTE table
     charge(Cost::TableAlloc);
@@ -173,15 +182,7 @@ void Kernel::do_huge_pmd_anonymous_page(Mm& mm, Vma& vma, Pte& pmd, bool write) 
         ++mm.stats.faults[static_cast<int>(FaultKind::HugeZero)];
         return;
     }
-    if (vma.anon_vma == 0) {
-        vma.anon_vma = new_anon_vma();
-    }
-    const Pfn page = phys_.alloc_huge();
-    Frame& f = phys_.frame(page);
-    f.refcount = 1;
-    f.mapcount = 1;
-    f.flags = kAnonExclusive;
-    charge(Cost::PageAlloc);
+    const Pfn page = alloc_anon_huge(vma);
     charge(Cost::HugeZero);
     pmd = Pte::make(page, leaf | Pte::kRw | Pte::kDirty);
     mm.rss_anon += static_cast<std::int64_t>(kHugePages);
@@ -197,15 +198,7 @@ void Kernel::do_huge_pmd_wp_page(Mm& mm, Vma& vma, Pte& pmd, std::uint64_t addr)
         ++mm.stats.faults[static_cast<int>(FaultKind::HugeWpReuse)];
         return;
     }
-    if (vma.anon_vma == 0) {
-        vma.anon_vma = new_anon_vma();
-    }
-    const Pfn page = phys_.alloc_huge();
-    Frame& n = phys_.frame(page);
-    n.refcount = 1;
-    n.mapcount = 1;
-    n.flags = kAnonExclusive;
-    charge(Cost::PageAlloc);
+    const Pfn page = alloc_anon_huge(vma);
     if (f.kind == FrameKind::HugeZero) {
         charge(Cost::HugeZero);
         mm.rss_anon += static_cast<std::int64_t>(kHugePages);

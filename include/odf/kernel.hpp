@@ -95,7 +95,12 @@ class Kernel {
     void charge(Cost c, std::uint64_t n = 1) { acct_->ops[static_cast<int>(c)] += n; }
     void flush_tlb_range(Mm& mm, std::uint64_t start, std::uint64_t end);
     void flush_tlb_mm(Mm& mm);
-    std::uint32_t new_anon_vma() { return ++next_anon_vma_; }
+    void anon_vma_prepare(Vma& vma) {
+        if (vma.anon_vma == 0) {
+            vma.anon_vma = ++next_anon_vma_;
+        }
+    }
+    Pfn alloc_anon_huge(Vma& vma); // a zeroed-to-be 2 MiB page, exclusive, refcount and mapcount 1
 
     // --- fork (fork.cpp)
     void dup_mmap(Mm& parent, Mm& child);
