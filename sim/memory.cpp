@@ -70,9 +70,7 @@ void Kernel::do_anonymous_page(Mm& mm, Vma& vma, Pte& pte, bool write) {
 void Kernel::do_wp_page(Mm& mm, Vma& vma, Pte& pte, std::uint64_t addr) {
     const std::uint64_t dirty = Pte::kRw | Pte::kDirty | Pte::kAccessed;
     if (pte.special()) { // wp_page_copy() from the zero page
-        if (vma.anon_vma == 0) {
-            vma.anon_vma = new_anon_vma();
-        }
+        anon_vma_prepare(vma);
         const Pfn page = alloc_anon_page(mm, 0, true);
         pte = Pte::make(page, kUserPage | dirty);
         ++mm.rss_anon;
