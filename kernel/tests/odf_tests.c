@@ -9,8 +9,11 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <linux/io_uring.h>
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -134,6 +137,8 @@ static char *map_tables(int nt)
 		munmap(p, a - p);
 	if (p + len + TABLE > a + len)
 		munmap(a + len, p + len + TABLE - (a + len));
+	/* 4 KiB pages even when THP is enabled (kernel-run --thp) */
+	madvise(a, len, MADV_NOHUGEPAGE);
 	return a;
 }
 
@@ -639,6 +644,110 @@ static void t_exec_and_classic(void)
 	CHECK(mismatches(a, 0, 2 * PPT, 1) == 0, "parent data");
 }
 
+/* pagemap: no PM_MMAP_EXCLUSIVE through a shared table; clear_refs breaks. */
+static void t_pagemap_clear_refs(void)
+{
+	char *a = map_tables(1);
+	uint64_t ent = 0;
+	long pte;
+	int fd;
+	pid_t pid;
+
+	fill(a, PPT, 1);
+	enable_odf();
+	pid = fork();
+	if (pid == 0) {
+		fd = open("/proc/self/pagemap", O_RDONLY);
+		CHECK(fd >= 0, "open pagemap");
+		CHECK(pread(fd, &ent, 8, ((uintptr_t)a / PAGE) * 8) == 8, "pread");
+		CHECK(ent >> 63, "page present");
+		CHECK(!(ent & (1ULL << 56)), "shared page reported exclusive");
+		close(fd);
+		pte = vmpte();
+		fd = open("/proc/self/clear_refs", O_WRONLY);
+		CHECK(fd >= 0 && write(fd, "4", 1) == 1, "clear_refs 4");
+		close(fd);
+		CHECK(vmpte() - pte >= 4, "clear_refs did not break: %+ld",
+		      vmpte() - pte);
+		CHECK(mismatches(a, 0, PPT, 1) == 0, "child data");
+		_exit(failed_checks != 0);
+	}
+	CHECK(wait_ok(pid), "child");
+	CHECK(mismatches(a, 0, PPT, 1) == 0, "parent data");
+}
+
+/* MADV_FREE and writes through /proc/self/mem (FOLL_FORCE|FOLL_WRITE). */
+static void t_madv_free_proc_mem(void)
+{
+	char *a = map_tables(2);
+	uint64_t v = 0x77;
+	struct snap s;
+	int fd;
+	pid_t pid;
+
+	fill(a, 2 * PPT, 1);
+	enable_odf();
+	pid = fork();
+	if (pid == 0) {
+		vmpte();
+		snap(&s);
+		CHECK(madvise(a + 3 * PAGE, PAGE, MADV_FREE) == 0, "MADV_FREE");
+		CHECK(vmpte() - s.pte == 4, "MADV_FREE VmPTE %+ld",
+		      vmpte() - s.pte);
+		snap(&s);
+		fd = open("/proc/self/mem", O_RDWR);
+		CHECK(fd >= 0, "open mem");
+		CHECK(pwrite(fd, &v, 8, (uintptr_t)(a + (PPT + 2) * PAGE)) == 8,
+		      "pwrite mem");
+		close(fd);
+		CHECK(vmpte() - s.pte == 4, "mem write VmPTE %+ld",
+		      vmpte() - s.pte);
+		CHECK(W(a, PPT + 2) == 0x77, "mem write visible");
+		_exit(failed_checks != 0);
+	}
+	CHECK(wait_ok(pid), "child");
+	CHECK(mismatches(a, 0, 2 * PPT, 1) == 0, "parent data");
+}
+
+/* UFFDIO_COPY into a none PTE of a shared table breaks it. */
+static void t_userfaultfd(void)
+{
+	char *a = map_tables(1);
+	static char buf[4096] __attribute__((aligned(4096)));
+	pid_t pid;
+
+	W(a, 0) = tag(1, 0);
+	enable_odf();
+	pid = fork();
+	if (pid == 0) {
+		struct uffdio_api api = { .api = UFFD_API };
+		struct uffdio_register reg = {
+			.range = { .start = (uintptr_t)a, .len = TABLE },
+			.mode = UFFDIO_REGISTER_MODE_MISSING,
+		};
+		struct uffdio_copy cp = {
+			.dst = (uintptr_t)(a + 5 * PAGE),
+			.src = (uintptr_t)buf, .len = PAGE,
+		};
+		int uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+		long pte;
+
+		CHECK(uffd >= 0, "userfaultfd errno %d", errno);
+		CHECK(ioctl(uffd, UFFDIO_API, &api) == 0, "UFFDIO_API");
+		CHECK(ioctl(uffd, UFFDIO_REGISTER, &reg) == 0, "UFFDIO_REGISTER");
+		*(uint64_t *)buf = 0xabc;
+		pte = vmpte();
+		CHECK(ioctl(uffd, UFFDIO_COPY, &cp) == 0, "UFFDIO_COPY errno %d",
+		      errno);
+		CHECK(vmpte() - pte == 4, "UFFDIO_COPY VmPTE %+ld", vmpte() - pte);
+		CHECK(W(a, 5) == 0xabc, "copied page");
+		CHECK(W(a, 0) == tag(1, 0), "old page");
+		_exit(failed_checks != 0);
+	}
+	CHECK(wait_ok(pid), "child");
+	CHECK(W(a, 5) == 0, "parent sees the child's UFFDIO_COPY");
+}
+
 struct test {
 	const char *name;
 	void (*fn)(void);
@@ -656,6 +765,9 @@ static const struct test tests[] = {
 	{ "pin_io_uring", t_pin },
 	{ "generations", t_generations },
 	{ "exec_and_classic", t_exec_and_classic },
+	{ "pagemap_clear_refs", t_pagemap_clear_refs },
+	{ "madv_free_proc_mem", t_madv_free_proc_mem },
+	{ "userfaultfd", t_userfaultfd },
 	{ "stress", t_stress },
 };
 
@@ -707,6 +819,18 @@ int main(int argc, char **argv)
 		argc--;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	/*
+	 * One CPU: a process that migrates can take a spurious fault on a
+	 * stale read-only TLB entry of the other CPU (after a COW reuse, in
+	 * classic fork as well), which counts as a minor fault.
+	 */
+	if (!getenv("ODF_TESTS_NO_PIN")) {
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		CPU_SET(0, &set);
+		sched_setaffinity(0, sizeof(set), &set);
+	}
 	pt0 = pagetables();
 	for (i = 0; i < (int)(sizeof(tests) / sizeof(tests[0])); i++) {
 		if (argc > 1) {
