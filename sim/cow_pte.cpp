@@ -87,6 +87,10 @@ void Kernel::break_cow_pte(Mm& mm, Pte& pmd, std::uint64_t addr) {
         }
         ++acct_->tables_reused;
         ++acct_->faults[static_cast<int>(FaultKind::CowPteReuse)];
+        // Not needed for correctness (the PMD entry only gains RW), but stale read-only entries would cost
+        // spurious faults; the kernel patch flushes the range, and so does the model.
+        const std::uint64_t base = addr & ~(kPmdSize - 1);
+        flush_tlb_range(mm, base, base + kPmdSize);
         return;
     }
     const Pfn copy = phys_.alloc_table(FrameKind::PteTable); // throws OutOfMemory before anything changed
