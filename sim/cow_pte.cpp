@@ -100,8 +100,19 @@ void Kernel::break_cow_pte(Mm& mm, Pte& pmd, std::uint64_t addr) {
     Table& dst = phys_.table(copy);
     std::int64_t anon = 0;
     const std::uint64_t base = addr & ~(kPmdSize - 1);
+    // Like the kernel patch, only entries under one of mm's VMAs are copied: during munmap the VMAs being removed
+    // are already gone, so their entries are left to the other users of the shared table.
     for (std::uint64_t i = 0; i < kPtrsPerTable; ++i) {
         if (!src[i].present()) {
+            continue;
+        }
+        if (mm.find_vma(base + i * kPageSize) == nullptr) {
+            if (v3 && !src[i].special()) { // fork took a reference for this mm: give it back
+                page_remove_rmap(src[i].pfn());
+                put_page(src[i].pfn());
+                charge(Cost::PageRefUpdate);
+                --mm.rss_anon;
+            }
             continue;
         }
         if (v3) {
@@ -114,7 +125,10 @@ void Kernel::break_cow_pte(Mm& mm, Pte& pmd, std::uint64_t addr) {
     }
     --t.refcount;
     if (t.tag == mm.id) {
-        t.tag = 0; // the owner keeps its charge, now for its copy
+        t.tag = 0; // the owner keeps its charge, now for its copy (which may hold fewer pages)
+        if (!v3) {
+            mm.rss_anon += anon - anon_pages_in(shared);
+        }
     } else {
         mm.pgtables_bytes += static_cast<std::int64_t>(kPageSize);
         mm.rss_anon += anon;

@@ -400,13 +400,15 @@ bool Kernel::mremap(std::uint32_t pid, std::uint64_t old_addr, std::uint64_t old
     }
     split_vma(m, old_addr);
     split_vma(m, old_addr + old_len);
+    // move_vma(): the new VMA (copy_vma, grown by vma_expand) exists beside the old one while the tables move.
     Vma moved = m.vmas.at(old_addr);
-    m.vmas.erase(old_addr);
+    moved.start = new_addr;
+    moved.end = new_addr + new_len;
+    m.vmas.emplace(new_addr, moved);
     move_page_tables(m, old_addr, new_addr, old_len);
     flush_tlb_range(m, old_addr, old_addr + old_len);
-    moved.start = new_addr;
-    moved.end = new_addr + new_len; // vma_expand() when growing
-    insert_vma(m, moved);
+    m.vmas.erase(old_addr);
+    vma_merge_around(m, new_addr, new_addr + new_len);
     free_pgtables(m, old_addr, old_addr + old_len);
     return true;
 }
