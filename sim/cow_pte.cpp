@@ -172,6 +172,26 @@ void Kernel::drop_cow_pte(Mm& mm, Pte& pmd) {
     }
 }
 
+// Before munmap zaps anything (the VMAs are already removed): over the whole unmapped range [start, end), drop the
+// shared tables it covers entirely and break the ones it covers in part, whether or not a removed VMA overlaps them.
+void Kernel::unmap_cow_pte_range(Mm& mm, std::uint64_t start, std::uint64_t end) {
+    if (!shares_tables(cfg_.mode)) {
+        return;
+    }
+    for (std::uint64_t a = start; a < end; a = pmd_addr_end(a, end)) {
+        Pte* pmd = pmd_offset(mm, a, false);
+        if (pmd == nullptr || !is_cow_pte(*pmd)) {
+            continue;
+        }
+        const std::uint64_t lo = a & ~(kPmdSize - 1);
+        if (lo >= start && lo + kPmdSize <= end) {
+            drop_cow_pte(mm, *pmd);
+        } else {
+            break_cow_pte(mm, *pmd, a);
+        }
+    }
+}
+
 // Break every shared table in [start, end) (mprotect, madvise, mremap, pin).
 void Kernel::break_cow_pte_range(Mm& mm, std::uint64_t start, std::uint64_t end) {
     if (!shares_tables(cfg_.mode)) {

@@ -199,6 +199,7 @@ void Kernel::do_munmap(Mm& mm, std::uint64_t start, std::uint64_t end) {
         gone.push_back(it->second);
         it = mm.vmas.erase(it);
     }
+    unmap_cow_pte_range(mm, start, end);
     for (const Vma& v : gone) {
         unmap_page_range(mm, v, v.start, v.end, ZapKind::Unmap);
     }

@@ -120,6 +120,7 @@ class Kernel {
     void break_cow_pte(Mm& mm, Pte& pmd, std::uint64_t addr);
     void drop_cow_pte(Mm& mm, Pte& pmd);
     void break_cow_pte_range(Mm& mm, std::uint64_t start, std::uint64_t end);
+    void unmap_cow_pte_range(Mm& mm, std::uint64_t start, std::uint64_t end);
 
     // --- faults (memory.cpp)
     // Returns false when the fault ends in SIGBUS (VM_FAULT_SIGBUS: no minflt is counted).

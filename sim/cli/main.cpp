@@ -1,4 +1,5 @@
 // odf-sim: replay traces under classic fork and the ODF variants side by side; generate, convert and check traces.
+#include "odf/inspect.hpp"
 #include "odf/replay.hpp"
 #include "odf/trace/commands.hpp"
 #include "odf/trace/io.hpp"
@@ -157,6 +158,15 @@ int main(int argc, char** argv) {
 
     auto* costs = app.add_subcommand("cost-model", "print the default cost model as JSON");
 
+    std::string inspect_trace;
+    std::string inspect_mode = "odf";
+    std::uint32_t inspect_line = 0;
+    auto* inspect = app.add_subcommand("inspect", "replay a trace up to a line and print every process's VMAs and "
+                                                  "page tables (sharing, owners, refcounts)");
+    inspect->add_option("trace", inspect_trace, "trace file")->required();
+    inspect->add_option("--line", inspect_line, "stop after the op on this line (default: the whole trace)");
+    inspect->add_option("--mode", inspect_mode, "fork mode")->capture_default_str();
+
     odf::trace::add_trace_commands(app);
 
     try {
@@ -174,6 +184,21 @@ int main(int argc, char** argv) {
         }
         if (*demo) {
             return run_replay(da, {demo_trace()});
+        }
+        if (*inspect) {
+            const auto t = odf::trace::load_trace(inspect_trace);
+            odf::SimConfig cfg;
+            cfg.kernel.mode = parse_modes(inspect_mode).at(0);
+            cfg.check = true;
+            odf::Simulator sim(cfg);
+            for (const auto& op : t.ops) {
+                if (inspect_line != 0 && op.line > inspect_line) {
+                    break;
+                }
+                sim.apply(op, t);
+            }
+            std::cout << odf::describe(sim.kernel());
+            return 0;
         }
         if (*costs) {
             std::cout << odf::CostModel::defaults().to_json() << "\n";

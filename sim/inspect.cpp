@@ -1,0 +1,88 @@
+#include "odf/inspect.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <vector>
+
+namespace odf {
+
+namespace {
+std::string prot_str(std::uint8_t p) {
+    if (p == 0) {
+        return "none";
+    }
+    std::string s;
+    s += (p & 1) != 0 ? 'r' : '-';
+    s += (p & 2) != 0 ? 'w' : '-';
+    s += (p & 4) != 0 ? 'x' : '-';
+    return s;
+}
+} // namespace
+
+std::string describe_mm(const Kernel& k, const Mm& mm) {
+    std::string s = fmt::format("pid {} (mm {}): RssAnon {} kB, RssShmem {} kB, VmPTE {} kB, {} VMAs\n", mm.pid, mm.id,
+                                mm.rss_anon * 4, mm.rss_shmem * 4, mm.pgtables_bytes / 1024, mm.vmas.size());
+    for (const auto& [start, v] : mm.vmas) {
+        s += fmt::format("  vma {:#014x}-{:#014x} {:<4} {:<7} pgoff {:#x}{}{}\n", v.start, v.end, prot_str(v.prot),
+                         v.shared ? "shared" : "private", v.pgoff,
+                         v.anon_vma != 0 ? fmt::format(" anon_vma {}{}", v.anon_vma, v.anon_inherited ? "*" : "") : "",
+                         v.heap ? " [heap]" : "");
+    }
+    const PhysMem& pm = k.phys();
+    const Table& pgd = pm.table(mm.pgd);
+    for (std::uint64_t g = 0; g < kPtrsPerTable; ++g) {
+        if (pgd[g].none()) {
+            continue;
+        }
+        const Table& pud = pm.table(pgd[g].pfn());
+        for (std::uint64_t u = 0; u < kPtrsPerTable; ++u) {
+            if (pud[u].none()) {
+                continue;
+            }
+            s += fmt::format("  pmd table for {:#014x} (frame {})\n", (g << kPgdShift) | (u << kPudShift),
+                             pud[u].pfn().value);
+            const Table& pmdt = pm.table(pud[u].pfn());
+            for (std::uint64_t m = 0; m < kPtrsPerTable; ++m) {
+                const Pte& pmd = pmdt[m];
+                if (pmd.none()) {
+                    continue;
+                }
+                const std::uint64_t va = (g << kPgdShift) | (u << kPudShift) | (m << kPmdShift);
+                const Frame& t = pm.frame(pmd.pfn());
+                if (pmd.huge()) {
+                    s += fmt::format("    {:#014x} huge frame {} {}\n", va, pmd.pfn().value,
+                                     pmd.writable() ? "rw" : "ro");
+                    continue;
+                }
+                int present = 0;
+                int anon = 0;
+                for (const Pte& e : pm.table(pmd.pfn())) {
+                    if (e.present()) {
+                        ++present;
+                        anon += (!e.special() && pm.frame(e.pfn()).kind == FrameKind::Anon) ? 1 : 0;
+                    }
+                }
+                s += fmt::format("    {:#014x} pte table {} {} refcount {} owner {}{} present {} anon {}\n", va,
+                                 pmd.pfn().value, pmd.writable() ? "rw" : "ro", t.refcount, t.tag,
+                                 (t.flags & kTableExclusive) != 0 ? " exclusive" : "", present, anon);
+            }
+        }
+    }
+    return s;
+}
+
+std::string describe(const Kernel& k) {
+    std::vector<std::uint32_t> pids;
+    for (const auto& [p, m] : k.processes()) {
+        pids.push_back(p);
+    }
+    std::sort(pids.begin(), pids.end());
+    std::string s;
+    for (std::uint32_t p : pids) {
+        s += describe_mm(k, *k.mm(p));
+    }
+    return s;
+}
+
+} // namespace odf
