@@ -1,8 +1,7 @@
 #include "odf/inspect.hpp"
 
-#include <fmt/format.h>
-
 #include <algorithm>
+#include <fmt/format.h>
 #include <vector>
 
 namespace odf {

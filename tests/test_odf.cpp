@@ -201,3 +201,29 @@ SCENARIO("tables_shared_with_vmas_that_are_shared_mappings_are_copied", "[odf][s
     r("2 r 0x40000000 0x200000\n1 w 0x40100000\n2 r 0x40100000\n2 exit\n1 exit\n");
     r.finish();
 }
+
+SCENARIO("munmap_breaks_a_partly_covered_shared_table_even_without_a_vma_in_that_part", "[odf][munmap]") {
+    Run r(ForkMode::Odf);
+    // One VMA in the first MiB of a table; the munmap range covers the (empty) second MiB and beyond.
+    r("1 mmap 0x40000000 0x100000 rw private\n1 w 0x40000000 0x100000\n1 mmap 0x40300000 0x100000 rw private\n"
+      "1 fork 2\n2 munmap 0x40100000 0x300000\n");
+    CHECK(r.stats(2).tables_copied == 1); // the table at 0x40000000: broken though no removed VMA touches it
+    CHECK(r.mm(2).rss_anon == 256);
+    r("2 r 0x40000000 0x100000\n1 w 0x40000000 0x100000\n2 r 0x40000000 0x100000\n");
+}
+
+SCENARIO("a_break_during_munmap_leaves_the_removed_entries_to_the_other_users", "[odf][munmap]") {
+    Run r(ForkMode::Odf);
+    r(kTwoTables);
+    r("1 fork 2\n2 munmap 0x40000000 0x100000\n");
+    THEN("the child's copy holds only the entries it still maps, and the pages it unmapped stay exclusive") {
+        CHECK(r.mm(2).rss_anon == 256 + 0); // second table still shared and owned by the parent
+        CHECK((r.frame_at(1, 0x40000000).flags & kAnonExclusive) != 0);
+        CHECK(r.frame_at(1, 0x40000000).refcount == 1);
+        CHECK((r.frame_at(1, 0x40100000).flags & kAnonExclusive) == 0);
+    }
+    r("1 mprotect 0x40000000 0x200000 r\n1 mprotect 0x40000000 0x200000 rw\n");
+    THEN("mprotect can make the exclusive pages writable again without a fault") {
+        CHECK(r.pte(1, 0x40000000)->writable());
+    }
+}

@@ -1,9 +1,9 @@
 // Human-readable dumps of the modelled state: VMAs, page tables, sharing and ownership (odf-sim inspect).
 #pragma once
 
-#include <string>
-
 #include "odf/kernel.hpp"
+
+#include <string>
 
 namespace odf {
 
