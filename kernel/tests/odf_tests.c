@@ -748,6 +748,74 @@ static void t_userfaultfd(void)
 	CHECK(W(a, 5) == 0, "parent sees the child's UFFDIO_COPY");
 }
 
+static int write_str(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY), ok;
+
+	if (fd < 0)
+		return -1;
+	ok = write(fd, val, strlen(val)) == (ssize_t)strlen(val);
+	close(fd);
+	return ok ? 0 : -1;
+}
+
+/*
+ * Out of memory while breaking: mprotect() fails with ENOMEM and nothing
+ * changes (needs CONFIG_FAIL_PAGE_ALLOC and debugfs).
+ */
+static void t_oom_break(void)
+{
+	const char *fa = "/sys/kernel/debug/fail_page_alloc/";
+	static const char *const cfg[][2] = {
+		/* task-filter first: only make-it-fail tasks may fail */
+		{ "task-filter", "Y" }, { "verbose", "0" }, { "times", "1" },
+		{ "interval", "1" }, { "ignore-gfp-wait", "N" },
+		{ "ignore-gfp-highmem", "N" }, { "min-order", "0" },
+		{ "probability", "100" },
+	};
+	char *a = map_tables(2);
+	char path[128];
+	struct snap s;
+	pid_t pid;
+	int r, e;
+
+	snprintf(path, sizeof(path), "%sprobability", fa);
+	if (access(path, W_OK)) {
+		printf("    (no fail_page_alloc: test not run)\n");
+		return;
+	}
+	for (unsigned int i = 0; i < sizeof(cfg) / sizeof(cfg[0]); i++) {
+		snprintf(path, sizeof(path), "%s%s", fa, cfg[i][0]);
+		CHECK(write_str(path, cfg[i][1]) == 0, "%s", path);
+	}
+	fill(a, 2 * PPT, 1);
+	enable_odf();
+	pid = fork();
+	if (pid == 0) {
+		vmpte();
+		write_str("/proc/self/make-it-fail", "0");
+		snap(&s);
+		write_str("/proc/self/make-it-fail", "1");
+		r = mprotect(a, TABLE, PROT_READ);
+		e = errno;
+		write_str("/proc/self/make-it-fail", "0");
+		CHECK(r == -1 && e == ENOMEM, "mprotect %d errno %d", r, e);
+		EXPECT_DELTA(s, 0, 0, 0);
+		CHECK(mismatches(a, 0, 2 * PPT, 1) == 0, "data after ENOMEM");
+		snap(&s);
+		W(a, 1) = 0xc1; /* still writable, and still shared */
+		EXPECT_DELTA(s, 1, 4, 2048);
+		snap(&s);
+		CHECK(mprotect(a + PPT * PAGE, TABLE, PROT_READ) == 0, "mprotect");
+		EXPECT_DELTA(s, 0, 4, 2048);
+		_exit(failed_checks != 0);
+	}
+	CHECK(wait_ok(pid), "child");
+	CHECK(mismatches(a, 0, 2 * PPT, 1) == 0, "parent data");
+	snprintf(path, sizeof(path), "%sprobability", fa);
+	write_str(path, "0");
+}
+
 struct test {
 	const char *name;
 	void (*fn)(void);
@@ -768,6 +836,7 @@ static const struct test tests[] = {
 	{ "pagemap_clear_refs", t_pagemap_clear_refs },
 	{ "madv_free_proc_mem", t_madv_free_proc_mem },
 	{ "userfaultfd", t_userfaultfd },
+	{ "oom_break", t_oom_break },
 	{ "stress", t_stress },
 };
 
