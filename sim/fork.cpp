@@ -7,8 +7,7 @@ namespace odf {
 void Kernel::fork(std::uint32_t parent_pid, std::uint32_t child_pid) {
     Mm& parent = *mm(parent_pid);
     acct_ = &parent.stats;
-    Mm& child = create_process(child_pid);
-    acct_ = &parent.stats;
+    Mm& child = create_process(child_pid, /*charge_caller=*/true); // the child's PGD is part of fork's cost
     charge(Cost::ForkBase);
     ++parent.stats.forks;
     child.has_heap = parent.has_heap;
@@ -145,6 +144,7 @@ int Kernel::copy_present_pte(const Vma* vma, Pte& dst, Pte& src) {
     f.flags &= static_cast<std::uint8_t>(~kAnonExclusive);
     charge(Cost::PageRefUpdate);
     if (pte.writable()) { // every VMA that reaches here is a private (COW) mapping
+        charge(Cost::PteWrprotect);
         src = src.wrprotect();
         pte = pte.wrprotect();
     }

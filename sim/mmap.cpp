@@ -67,10 +67,12 @@ const Mm* Kernel::mm_by_id(std::uint32_t id) const {
     return it == by_id_.end() ? nullptr : it->second;
 }
 
-Mm& Kernel::create_process(std::uint32_t pid) {
+Mm& Kernel::create_process(std::uint32_t pid, bool charge_caller) {
     auto m = std::make_unique<Mm>(++next_mm_id_, pid, cfg_.costs.tlb);
     Mm& ref = *m;
-    acct_ = &ref.stats;
+    if (!charge_caller) {
+        acct_ = &ref.stats;
+    }
     ref.pgd = alloc_table(ref, FrameKind::PgdTable);
     by_id_[ref.id] = &ref;
     procs_[pid] = std::move(m);

@@ -21,7 +21,7 @@ TEST_CASE("every_default_cost_has_a_source", "[cost]") {
     const CostModel m = CostModel::defaults();
     for (int i = 0; i < kCostCount; ++i) {
         INFO(cost_name(static_cast<Cost>(i)));
-        CHECK(m.cycles[static_cast<std::size_t>(i)] > 0);
+        CHECK(m.cycles[static_cast<std::size_t>(i)] >= 0);
         CHECK_FALSE(m.source[static_cast<std::size_t>(i)].empty());
     }
 }

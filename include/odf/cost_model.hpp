@@ -34,8 +34,10 @@ enum class Cost : std::uint8_t {
     TlbFlushPage,  // invlpg of one page
     Ipi,           // one TLB shootdown IPI to a remote CPU
     MemAccess,     // one load or store that hits the L1 dTLB
+    PteWrprotect,  // fork: extra cost when copy_present_pte write-protects a writable PTE (a first fork; a re-fork
+                   // of already write-protected memory skips it)
 };
-inline constexpr int kCostCount = 23;
+inline constexpr int kCostCount = 24;
 
 [[nodiscard]] std::string_view cost_name(Cost c);
 

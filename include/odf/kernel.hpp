@@ -52,7 +52,9 @@ class Kernel {
     // Counters of processes that have exited (their totals are kept for the report).
     [[nodiscard]] const Counters& retired() const { return retired_; }
 
-    Mm& create_process(std::uint32_t pid);
+    // A new process with an empty address space. With charge_caller its PGD allocation is charged to the process
+    // currently charged (fork), else to the new process.
+    Mm& create_process(std::uint32_t pid, bool charge_caller = false);
     void fork(std::uint32_t parent, std::uint32_t child); // dup_mmap
     void exit(std::uint32_t pid);                         // exit_mmap + release
     void exec(std::uint32_t pid);                         // a new, empty mm
