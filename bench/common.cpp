@@ -15,7 +15,9 @@ CostModel& model_storage() {
 }
 } // namespace
 
-const CostModel& cost_model() { return model_storage(); }
+const CostModel& cost_model() {
+    return model_storage();
+}
 
 bool init(int* argc, char** argv) {
     std::string path = std::string(ODF_COSTMODEL_DIR) + "/paper-epyc-7302p.json";
@@ -59,42 +61,35 @@ void Driver::apply(trace::Op op) {
     sim_.apply(op, trace_);
 }
 
-void Driver::mmap(std::uint32_t pid, std::uint64_t addr, std::uint64_t len) {
+namespace {
+// An op on [addr, addr + len) of process pid.
+trace::Op range_op(trace::OpKind kind, std::uint32_t pid, std::uint64_t addr, std::uint64_t len) {
     trace::Op op;
-    op.kind = trace::OpKind::Mmap;
+    op.kind = kind;
     op.pid = pid;
     op.addr = addr;
     op.len = len;
+    return op;
+}
+} // namespace
+
+void Driver::mmap(std::uint32_t pid, std::uint64_t addr, std::uint64_t len) {
+    trace::Op op = range_op(trace::OpKind::Mmap, pid, addr, len);
     op.prot = trace::kProtRead | trace::kProtWrite;
     op.flags = trace::kMapPrivate;
     apply(op);
 }
 
 void Driver::munmap(std::uint32_t pid, std::uint64_t addr, std::uint64_t len) {
-    trace::Op op;
-    op.kind = trace::OpKind::Munmap;
-    op.pid = pid;
-    op.addr = addr;
-    op.len = len;
-    apply(op);
+    apply(range_op(trace::OpKind::Munmap, pid, addr, len));
 }
 
 void Driver::write(std::uint32_t pid, std::uint64_t addr, std::uint64_t len) {
-    trace::Op op;
-    op.kind = trace::OpKind::Write;
-    op.pid = pid;
-    op.addr = addr;
-    op.len = len;
-    apply(op);
+    apply(range_op(trace::OpKind::Write, pid, addr, len));
 }
 
 void Driver::read(std::uint32_t pid, std::uint64_t addr, std::uint64_t len) {
-    trace::Op op;
-    op.kind = trace::OpKind::Read;
-    op.pid = pid;
-    op.addr = addr;
-    op.len = len;
-    apply(op);
+    apply(range_op(trace::OpKind::Read, pid, addr, len));
 }
 
 double Driver::fork(std::uint32_t parent, std::uint32_t child) {
@@ -118,7 +113,9 @@ void Driver::populate(std::uint64_t bytes) {
     write(1, kBase, bytes);
 }
 
-double total_cycles(const Simulator& sim) { return sim.totals().cycles(sim.kernel().costs()); }
+double total_cycles(const Simulator& sim) {
+    return sim.totals().cycles(sim.kernel().costs());
+}
 
 void set_sim_counters(benchmark::State& state, double cycles) {
     const CostModel& m = cost_model();
@@ -127,7 +124,9 @@ void set_sim_counters(benchmark::State& state, double cycles) {
     state.counters["sim_ms"] = m.to_us(cycles) / 1000.0;
 }
 
-std::string mode_label(ForkMode m) { return std::string(mode_name(m)); }
+std::string mode_label(ForkMode m) {
+    return std::string(mode_name(m));
+}
 
 double host_peak_rss_mib() {
     std::ifstream in("/proc/self/status");
