@@ -90,6 +90,12 @@ AccessResult Kernel::access(Mm& mm, std::uint64_t va, bool write, std::uint64_t 
     Frame& f = phys_.frame(Pfn{pfn});
     if (write) {
         f.tag = tag;
+        if (!ref_frames_.empty()) {
+            if (auto it = ref_frames_.find(pfn); it != ref_frames_.end()) {
+                it->second.writer = mm.pid;
+                it->second.seq = ++write_seq_;
+            }
+        }
         return AccessResult{true, false, tag};
     }
     return AccessResult{true, false, f.kind == FrameKind::ZeroPage ? 0 : f.tag};

@@ -10,7 +10,8 @@ namespace {
 
 struct Expect {
     std::int64_t map = 0;
-    std::int64_t pins = 0;
+    std::int64_t pins = 0;  // FOLL_PIN references: pin, getref pin (each holds a refcount too)
+    std::int64_t gets = 0;  // getref get references
     std::int64_t cache = 0;
     bool reached = false;
 };
@@ -38,6 +39,24 @@ std::string InvariantChecker::check(const Kernel& k) {
         }
     };
 
+    // References held by processes first: the page-table walk below needs them.
+    for (const auto& [pid, mp] : k.processes()) {
+        for (const auto& [vpn, pfn] : mp->pins) {
+            data[pfn].pins += 1;
+        }
+        for (const auto& [vpn, stack] : mp->refs) {
+            for (const Mm::GupRef& r : stack) {
+                if (pm.frame(Pfn{r.pfn}).kind == FrameKind::ZeroPage) {
+                    continue; // the model keeps no count on the zero page
+                }
+                if (r.pin) {
+                    data[r.pfn].pins += 1;
+                } else {
+                    data[r.pfn].gets += 1;
+                }
+            }
+        }
+    }
     for (const auto& [pid, mp] : k.processes()) {
         const Mm& mm = *mp;
         PerMm& pc = per[&mm];
@@ -100,9 +119,6 @@ std::string InvariantChecker::check(const Kernel& k) {
                 }
             }
         }
-        for (const auto& [vpn, pfn] : mm.pins) {
-            data[pfn].pins += 1;
-        }
     }
     for (const auto& [id, obj] : k.shmem_objects()) {
         for (std::uint64_t p : obj.pages) {
@@ -151,9 +167,10 @@ std::string InvariantChecker::check(const Kernel& k) {
                         fail(fmt::format("frame {}: AnonExclusive with mapcount {}", e.pfn().value, f.mapcount));
                     }
                 }
-                if (e.writable() && f.refcount - f.pincount > 1 && !shared) {
+                const std::int64_t gets = data[e.pfn().value].gets;
+                if (e.writable() && f.refcount - f.pincount - gets > 1 && !shared) {
                     fail(fmt::format("frame {}: writable PTE to a page mapped {} times", e.pfn().value,
-                                     f.refcount - f.pincount));
+                                     f.refcount - f.pincount - gets));
                 }
             } else if (f.kind == FrameKind::Shmem) {
                 ++shm;
@@ -205,8 +222,9 @@ std::string InvariantChecker::check(const Kernel& k) {
         }
         auto it = data.find(pfn.value);
         const Expect e = it == data.end() ? Expect{} : it->second;
-        if (e.map == 0 && e.pins == 0 && e.cache == 0) {
-            fail(fmt::format("frame {} (kind {}) is allocated but nothing maps, pins or caches it (leak)", pfn.value,
+        if (e.map == 0 && e.pins == 0 && e.gets == 0 && e.cache == 0) {
+            fail(fmt::format("frame {} (kind {}) is allocated but nothing maps, pins, references or caches it (leak)",
+                             pfn.value,
                              int(f.kind)));
             return;
         }
@@ -216,9 +234,9 @@ std::string InvariantChecker::check(const Kernel& k) {
         if (e.pins != f.pincount) {
             fail(fmt::format("frame {}: pincount {} but {} pins", pfn.value, f.pincount, e.pins));
         }
-        if (f.refcount != e.map + e.pins + e.cache) {
-            fail(fmt::format("frame {}: refcount {} but {} mappings + {} pins + {} cache", pfn.value, f.refcount, e.map,
-                             e.pins, e.cache));
+        if (f.refcount != e.map + e.pins + e.gets + e.cache) {
+            fail(fmt::format("frame {}: refcount {} but {} mappings + {} pins + {} GUP references + {} cache",
+                             pfn.value, f.refcount, e.map, e.pins, e.gets, e.cache));
         }
     });
     for (const auto& [pfn, e] : data) {

@@ -12,6 +12,7 @@ constexpr std::string_view kNames[kCostCount] = {
     "page_ref_update", "pmd_share",     "table_alloc",    "table_free", "page_zero",     "page_copy",
     "huge_zero",       "huge_copy",     "page_alloc",     "page_free",  "walk_step_hit", "walk_step_miss",
     "tlb_l2_hit",      "tlb_flush_all", "tlb_flush_page", "ipi",        "mem_access",    "pte_wrprotect",
+    "pte_scan",        "page_check",
 };
 
 struct Default {
@@ -56,6 +57,12 @@ constexpr Default kDefaults[] = {
     {Cost::PteWrprotect, 0,
      "0: folded into pte_copy/page_ref_update by default; calibrate/forklat's re-fork sweep measured ~21-24 ns per "
      "page for it on the local EPYC VM (results/calibration)"},
+    {Cost::PteScan, 2,
+     "one 8-byte entry of a 4 KiB PTE table read in order: 64 cache lines, prefetched, ~1000 cycles per table "
+     "(~0.35 us) = ~2 cycles per entry"},
+    {Cost::PageCheck, 20,
+     "PageAnonExclusive + page_count of a present anon page: one struct page cache line read, no atomic (an L2 "
+     "hit ~15-20 cycles; page_ref_update's 115 cycles are two atomics on cold lines)"},
 };
 } // namespace
 

@@ -85,6 +85,9 @@ void Kernel::break_cow_pte(Mm& mm, Pte& pmd, std::uint64_t addr) {
             }
             t.tag = mm.id;
         }
+        if (!cfg_.bug_odf_gup_leak && !v3) {
+            cow_pte_reuse_scan(shared);
+        }
         ++acct_->tables_reused;
         ++acct_->faults[static_cast<int>(FaultKind::CowPteReuse)];
         // Not needed for correctness (the PMD entry only gains RW), but stale read-only entries would cost
@@ -137,6 +140,32 @@ void Kernel::break_cow_pte(Mm& mm, Pte& pmd, std::uint64_t addr) {
     ++acct_->tables_copied;
     ++acct_->faults[static_cast<int>(FaultKind::CowPteCopy)];
     flush_tlb_range(mm, base, base + kPmdSize);
+}
+
+// The GUP fix (docs/SEMANTICS.md, "Read-only GUP references"): ODF fork leaves AnonExclusive on the pages of a
+// shared table, so when the last user takes the table over, a page that someone else still references (a GUP
+// reference taken before the fork, or through the shared table by another process) must not stay exclusive: it
+// loses AnonExclusive and its PTE is write-protected, so the next write copies it (do_wp_page) and mprotect does
+// not make it writable again (can_change_pte_writable). cow-pte-v3 cleared AnonExclusive at fork already.
+void Kernel::cow_pte_reuse_scan(Pfn table) {
+    for (Pte& e : phys_.table(table)) {
+        charge(Cost::PteScan);
+        if (!e.present() || e.special()) {
+            continue;
+        }
+        Frame& f = phys_.frame(e.pfn());
+        if (f.kind != FrameKind::Anon) {
+            continue;
+        }
+        charge(Cost::PageCheck);
+        if ((f.flags & kAnonExclusive) != 0 && f.refcount > 1) {
+            f.flags &= static_cast<std::uint8_t>(~kAnonExclusive);
+            if (e.writable()) {
+                e = e.wrprotect();
+                charge(Cost::PteCopy);
+            }
+        }
+    }
 }
 
 // Drop mm's reference to a shared table without touching its entries (whole-table unmap, exit, exec).

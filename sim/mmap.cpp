@@ -82,6 +82,12 @@ Mm& Kernel::create_process(std::uint32_t pid, bool charge_caller) {
 // exit_mmap(): drop pins, zap every VMA (shared PTE tables are dropped whole), free all page tables.
 void Kernel::exit_mm(Mm& mm) {
     acct_ = &mm.stats;
+    for (const auto& [vpn, stack] : mm.refs) {
+        for (const Mm::GupRef& r : stack) {
+            drop_gup_ref(mm, r);
+        }
+    }
+    mm.refs.clear();
     for (const auto& [vpn, pfn] : mm.pins) {
         Frame& f = phys_.frame(Pfn{pfn});
         --f.pincount;

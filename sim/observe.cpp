@@ -38,6 +38,19 @@ void JsonlObserver::on_pinfail(const trace::Op& op, std::uint64_t addr) {
     fmt::print(f_, "{{\"k\":\"pinfail\",\"line\":{},\"pid\":{},\"addr\":{}}}\n", op.line, op.pid, addr);
 }
 
+void JsonlObserver::on_reffail(const trace::Op& op, std::uint64_t addr) {
+    fmt::print(f_, "{{\"k\":\"reffail\",\"line\":{},\"pid\":{},\"addr\":{}}}\n", op.line, op.pid, addr);
+}
+
+void JsonlObserver::on_readref(const trace::Op& op, std::uint64_t hash, std::uint64_t pages) {
+    fmt::print(f_, "{{\"k\":\"readref\",\"line\":{},\"pid\":{},\"hash\":{},\"pages\":{}}}\n", op.line, op.pid,
+               hash, pages);
+}
+
+void JsonlObserver::on_noref(const trace::Op& op, std::uint64_t addr) {
+    fmt::print(f_, "{{\"k\":\"noref\",\"line\":{},\"pid\":{},\"addr\":{}}}\n", op.line, op.pid, addr);
+}
+
 void JsonlObserver::on_mark(const trace::Op& op, std::uint32_t pid, const Mm& mm) {
     const std::string label = op.label < t_.labels.size() ? t_.labels[op.label] : std::string();
     fmt::print(f_, "{{\"k\":\"mark\",\"line\":{},\"pid\":{},\"label\":{},\"vmpte_kb\":{},\"rss_anon_kb\":{}}}\n",

@@ -20,6 +20,9 @@ class JsonlObserver final : public Observer {
     void on_segv(const trace::Op& op, std::uint64_t addr) override;
     void on_sigbus(const trace::Op& op, std::uint64_t addr) override;
     void on_pinfail(const trace::Op& op, std::uint64_t addr) override;
+    void on_reffail(const trace::Op& op, std::uint64_t addr) override;
+    void on_readref(const trace::Op& op, std::uint64_t hash, std::uint64_t pages) override;
+    void on_noref(const trace::Op& op, std::uint64_t addr) override;
     void on_mark(const trace::Op& op, std::uint32_t pid, const Mm& mm) override;
     void on_exit(const trace::Op& op, const Mm& mm) override;
 

@@ -44,6 +44,21 @@ class Tee final : public Observer {
             log_->on_pinfail(op, addr);
         }
     }
+    void on_reffail(const trace::Op& op, std::uint64_t addr) override {
+        if (log_ != nullptr) {
+            log_->on_reffail(op, addr);
+        }
+    }
+    void on_readref(const trace::Op& op, std::uint64_t hash, std::uint64_t pages) override {
+        if (log_ != nullptr) {
+            log_->on_readref(op, hash, pages);
+        }
+    }
+    void on_noref(const trace::Op& op, std::uint64_t addr) override {
+        if (log_ != nullptr) {
+            log_->on_noref(op, addr);
+        }
+    }
     void on_mark(const trace::Op& op, std::uint32_t pid, const Mm& mm) override {
         if (log_ != nullptr) {
             log_->on_mark(op, pid, mm);
@@ -128,6 +143,8 @@ std::vector<Row> rows(const std::vector<ModeResult>& r, const CostModel& m) {
     }
     add(
         "SIGSEGV events", [](const ModeResult& x) { return x.totals.segv; }, false);
+    add(
+        "leaks", [](const ModeResult& x) { return x.totals.leaks; }, false);
     add("PTEs copied", [](const ModeResult& x) { return x.totals.ptes_copied; });
     add(
         "PTE tables shared at fork", [](const ModeResult& x) { return x.totals.tables_shared; }, false);
@@ -213,6 +230,7 @@ std::vector<ModeResult> replay(const trace::Trace& t, const ReplayOptions& opt) 
         r.fork_cycles = sim.fork_cycles();
         r.peak_pgtable_bytes = sim.peak_pgtable_bytes();
         r.peak_rss_pages = sim.peak_rss_pages();
+        r.leaks = sim.leaks();
         sim.finish(t);
         r.totals = sim.totals();
         r.processes = sim.summaries();
@@ -298,6 +316,11 @@ std::string format_json(const std::string& title, const std::vector<ModeResult>&
                 x.totals.cycles(m, static_cast<Cost>(c));
         }
         mj["segv"] = x.totals.segv;
+        mj["leaks"] = x.totals.leaks;
+        mj["leak_events"] = nlohmann::json::array();
+        for (const LeakEvent& e : x.leaks) {
+            mj["leak_events"].push_back({{"pid", e.pid}, {"line", e.line}, {"addr", e.addr}, {"writer", e.writer}});
+        }
         mj["ptes_copied"] = x.totals.ptes_copied;
         mj["tables_shared"] = x.totals.tables_shared;
         mj["tables_copied_at_fork"] = x.totals.tables_copied_fork;

@@ -83,6 +83,59 @@ void Simulator::access_range(const trace::Op& op, bool write) {
     }
 }
 
+void Simulator::getref(const trace::Op& op) {
+    const auto fail = kernel_.getref(op.pid, op.addr, op.len, op.flags == trace::kRefPin);
+    if (fail && observer_ != nullptr) {
+        observer_->on_reffail(op, *fail);
+    }
+    if (!oracle_) {
+        return;
+    }
+    // Each reference points at the page the process sees: its content is what a read returns now.
+    const Mm& mm = *kernel_.mm(op.pid);
+    const std::uint64_t end = fail ? *fail : op.addr + op.len;
+    for (std::uint64_t va = op.addr; va < end; va += kPageSize) {
+        const Frame& f = kernel_.phys().frame(Pfn{mm.refs.at(va >> kPageShift).back().pfn});
+        const std::uint64_t got = f.kind == FrameKind::ZeroPage ? 0 : f.tag;
+        const std::uint64_t want = oracle_->read(op.pid, va);
+        if (got != want) {
+            diverge(op, *cur_trace_,
+                    fmt::format("getref of {:#x} referenced a page holding {:#x}, the oracle says {:#x}", va, got,
+                                want));
+        }
+    }
+}
+
+// readref (read) or putref: page by page through this process's references; a page without one ends the op.
+void Simulator::ref_range(const trace::Op& op, bool read) {
+    std::uint64_t hash = 0;
+    std::uint64_t pages = 0;
+    for (std::uint64_t va = op.addr; va < op.addr + op.len; va += kPageSize) {
+        if (read) {
+            const auto r = kernel_.readref(op.pid, va);
+            if (!r) {
+                if (observer_ != nullptr) {
+                    observer_->on_noref(op, va);
+                }
+                break;
+            }
+            if (r->leak) {
+                leaks_.push_back(LeakEvent{op.pid, op.line, va, r->writer});
+            }
+            hash = odf_fold(hash, r->value);
+            ++pages;
+        } else if (!kernel_.putref(op.pid, va)) {
+            if (observer_ != nullptr) {
+                observer_->on_noref(op, va);
+            }
+            break;
+        }
+    }
+    if (read && observer_ != nullptr) {
+        observer_->on_readref(op, hash, pages);
+    }
+}
+
 void Simulator::apply(const trace::Op& op, const trace::Trace& t) {
     cur_trace_ = &t;
     Mm* mm = kernel_.mm(op.pid);
@@ -139,6 +192,15 @@ void Simulator::apply(const trace::Op& op, const trace::Trace& t) {
             break;
         case OpKind::Unpin:
             kernel_.unpin(pid, op.addr, op.len);
+            break;
+        case OpKind::Getref:
+            getref(op);
+            break;
+        case OpKind::Readref:
+            ref_range(op, true);
+            break;
+        case OpKind::Putref:
+            ref_range(op, false);
             break;
         case OpKind::Read:
             access_range(op, false);

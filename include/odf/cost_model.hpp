@@ -36,8 +36,10 @@ enum class Cost : std::uint8_t {
     MemAccess,     // one load or store that hits the L1 dTLB
     PteWrprotect,  // fork: extra cost when copy_present_pte write-protects a writable PTE (a first fork; a re-fork
                    // of already write-protected memory skips it)
+    PteScan,       // ODF: one entry read by the scan of a reused shared table (the GUP fix, docs/SEMANTICS.md)
+    PageCheck,     // ODF: that scan's look at a present anon page (PageAnonExclusive, page_count)
 };
-inline constexpr int kCostCount = 24;
+inline constexpr int kCostCount = 26;
 
 [[nodiscard]] std::string_view cost_name(Cost c);
 

@@ -24,6 +24,16 @@ struct KernelConfig {
     ForkMode mode = ForkMode::Classic;
     std::uint64_t phys_frames = (64ULL << 30) >> kPageShift; // 64 GiB
     CostModel costs = CostModel::defaults();
+    // Reproduce the ODF GUP leak (docs/SEMANTICS.md, "Read-only GUP references"): a shared table reused by its last
+    // user keeps AnonExclusive on pages other references still point at. CLI: --bug odf-gup-leak.
+    bool bug_odf_gup_leak = false;
+};
+
+// One page read through a read-only GUP reference (readref).
+struct RefRead {
+    std::uint64_t value = 0;  // the frame's content tag (0: the zero page or a never-written page)
+    bool leak = false;        // private anon data written by another process after the reference was taken
+    std::uint32_t writer = 0; // with leak: the pid that wrote it
 };
 
 // Result of one page access.
@@ -70,6 +80,14 @@ class Kernel {
     std::optional<std::uint64_t> pin(std::uint32_t pid, std::uint64_t addr, std::uint64_t len);
     // Returns false if some page in the range was not pinned by this process (those pages are skipped).
     bool unpin(std::uint32_t pid, std::uint64_t addr, std::uint64_t len);
+    // Read-only GUP references (docs/SEMANTICS.md): a reference to every page, FOLL_GET (as vmsplice) or
+    // FOLL_PIN | FOLL_LONGTERM (pin); returns the address of the page that failed, if any (the pages before it
+    // keep their references).
+    std::optional<std::uint64_t> getref(std::uint32_t pid, std::uint64_t addr, std::uint64_t len, bool pin);
+    // The first word of the page through this process's most recent reference to page va; nullopt: none.
+    std::optional<RefRead> readref(std::uint32_t pid, std::uint64_t va);
+    // Drops this process's most recent reference to page va; false: it holds none.
+    bool putref(std::uint32_t pid, std::uint64_t va);
 
     // One access of the first word of the page containing va. A write stores `tag`.
     AccessResult access(Mm& mm, std::uint64_t va, bool write, std::uint64_t tag);
@@ -122,6 +140,7 @@ class Kernel {
     void break_cow_pte(Mm& mm, Pte& pmd, std::uint64_t addr);
     void drop_cow_pte(Mm& mm, Pte& pmd);
     void break_cow_pte_range(Mm& mm, std::uint64_t start, std::uint64_t end);
+    void cow_pte_reuse_scan(Pfn table);
     void unmap_cow_pte_range(Mm& mm, std::uint64_t start, std::uint64_t end);
 
     // --- faults (memory.cpp)
@@ -131,6 +150,8 @@ class Kernel {
     void do_anonymous_page(Mm& mm, Vma& vma, Pte& pte, bool write);
     bool do_shmem_fault(Mm& mm, Vma& vma, Pte& pmd, std::uint64_t addr, bool write);
     void do_wp_page(Mm& mm, Vma& vma, Pte& pte, std::uint64_t addr);
+    // do_wp_page() with FAULT_FLAG_UNSHARE on a present PTE of a private VMA (R/O long-term pin).
+    void do_wp_page_unshare(Mm& mm, Vma& vma, Pte& pte, std::uint64_t addr);
     void do_huge_pmd_anonymous_page(Mm& mm, Vma& vma, Pte& pmd, bool write);
     void do_huge_pmd_wp_page(Mm& mm, Vma& vma, Pte& pmd, std::uint64_t addr);
     void split_huge_pmd(Mm& mm, Pte& pmd, std::uint64_t addr);
@@ -155,6 +176,7 @@ class Kernel {
     void change_protection(Mm& mm, Vma& vma, std::uint64_t start, std::uint64_t end);
     void move_page_tables(Mm& mm, std::uint64_t old_addr, std::uint64_t new_addr, std::uint64_t len);
     void exit_mm(Mm& mm);
+    void drop_gup_ref(Mm& mm, const Mm::GupRef& r);
 
     // --- access path (access.cpp)
     struct Walk {
@@ -174,6 +196,14 @@ class Kernel {
     std::uint32_t next_mm_id_ = 0;
     std::uint32_t next_anon_vma_ = 0;
     std::uint32_t next_shmem_ = 0;
+    // Frames that read-only GUP references point at: who wrote them last, and when (leak detection).
+    struct WriteStamp {
+        std::uint32_t refs = 0;
+        std::uint32_t writer = 0;
+        std::uint64_t seq = 0;
+    };
+    std::unordered_map<std::uint64_t, WriteStamp> ref_frames_;
+    std::uint64_t write_seq_ = 0;
     Counters* acct_ = nullptr;
     Counters retired_;
     friend class InvariantChecker;

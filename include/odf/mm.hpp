@@ -58,6 +58,13 @@ struct Mm {
     std::uint64_t heap_start = 0;
     std::uint64_t brk = 0;
     std::multimap<std::uint64_t, std::uint64_t> pins; // vpn -> pfn of each FOLL_PIN reference this process holds
+    // Read-only GUP references (getref): vpn at the time taken -> references, the most recent last.
+    struct GupRef {
+        std::uint64_t pfn = 0;
+        std::uint64_t seq = 0; // the kernel's write sequence number when the reference was taken
+        bool pin = false;      // FOLL_PIN | FOLL_LONGTERM (pincount held too), else FOLL_GET
+    };
+    std::map<std::uint64_t, std::vector<GupRef>> refs;
     Tlb tlb;
     Counters stats;
 

@@ -28,6 +28,7 @@ struct ModeResult {
     std::uint64_t peak_rss_pages = 0;
     std::map<std::uint32_t, ProcessSummary> processes;
     std::vector<MarkRow> marks; // filled when ReplayOptions::marks is set
+    std::vector<LeakEvent> leaks;
 };
 
 struct ReplayOptions {

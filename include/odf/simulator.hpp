@@ -30,6 +30,9 @@ class Observer {
     virtual void on_segv(const trace::Op& /*op*/, std::uint64_t /*addr*/) {}
     virtual void on_sigbus(const trace::Op& /*op*/, std::uint64_t /*addr*/) {}
     virtual void on_pinfail(const trace::Op& /*op*/, std::uint64_t /*addr*/) {}
+    virtual void on_reffail(const trace::Op& /*op*/, std::uint64_t /*addr*/) {}
+    virtual void on_readref(const trace::Op& /*op*/, std::uint64_t /*hash*/, std::uint64_t /*pages*/) {}
+    virtual void on_noref(const trace::Op& /*op*/, std::uint64_t /*addr*/) {}
     virtual void on_mark(const trace::Op& /*op*/, std::uint32_t /*pid*/, const Mm& /*mm*/) {}
     virtual void on_exit(const trace::Op& /*op*/, const Mm& /*mm*/) {}
 };
@@ -38,6 +41,16 @@ struct SimConfig {
     KernelConfig kernel;
     bool check = false;            // oracle on every read, invariants every `check_every` ops and at the end
     std::uint64_t check_every = 1; // with check: run the invariant checker after every N-th op
+};
+
+// A readref that returned private anonymous data another process wrote after the reference was taken
+// (docs/SEMANTICS.md, "Read-only GUP references"). Not part of the observation log.
+struct LeakEvent {
+    std::uint32_t pid = 0;    // the reference's holder (the process doing the readref)
+    std::uint32_t line = 0;   // the readref's line
+    std::uint64_t addr = 0;   // the page address
+    std::uint32_t writer = 0; // the process whose data it read
+    friend bool operator==(const LeakEvent&, const LeakEvent&) = default;
 };
 
 // A process's totals, kept when it exits.
@@ -65,11 +78,15 @@ class Simulator {
     [[nodiscard]] const std::map<std::uint32_t, ProcessSummary>& summaries() const { return summaries_; }
     [[nodiscard]] std::uint64_t peak_pgtable_bytes() const { return kernel_.phys().peak_table_frames() * kPageSize; }
     [[nodiscard]] std::uint64_t peak_rss_pages() const { return peak_rss_; }
+    // Every leak event so far, in order.
+    [[nodiscard]] const std::vector<LeakEvent>& leaks() const { return leaks_; }
     // Totals over all processes, live and exited.
     [[nodiscard]] Counters totals() const;
 
   private:
     void access_range(const trace::Op& op, bool write);
+    void getref(const trace::Op& op);
+    void ref_range(const trace::Op& op, bool read);
     void check_now(const trace::Op& op, const trace::Trace& t);
     void summarize(const Mm& mm);
     [[noreturn]] void diverge(const trace::Op& op, const trace::Trace& t, const std::string& what) const;
@@ -79,6 +96,7 @@ class Simulator {
     std::optional<Oracle> oracle_;
     Observer* observer_ = nullptr;
     std::vector<double> fork_cycles_;
+    std::vector<LeakEvent> leaks_;
     std::map<std::uint32_t, ProcessSummary> summaries_;
     std::uint64_t ops_ = 0;
     std::uint64_t peak_rss_ = 0;

@@ -23,14 +23,19 @@ enum class OpKind : std::uint8_t {
     Fork,     // child pid in `child`
     Exec,
     Exit,
-    Mark, // label index in `label`
+    Mark,    // label index in `label`
+    Getref,  // addr len, `flags`: RefKind (read-only GUP reference: get or long-term pin)
+    Readref, // addr len
+    Putref,  // addr len
 };
-inline constexpr int kOpKindCount = 14;
+inline constexpr int kOpKindCount = 17;
 
 // Protection bits as in PROT_READ / PROT_WRITE / PROT_EXEC; 0 is "none".
 enum ProtBits : std::uint8_t { kProtRead = 1, kProtWrite = 2, kProtExec = 4 };
 // Mapping flags of mmap: private or shared anonymous memory.
 enum MapFlags : std::uint8_t { kMapPrivate = 0, kMapShared = 1 };
+// getref kinds (stored in Op::flags): FOLL_GET as vmsplice takes it, or FOLL_PIN | FOLL_LONGTERM (read-only).
+enum RefKind : std::uint8_t { kRefGet = 0, kRefPin = 1 };
 
 struct Op {
     std::uint64_t addr = 0;
@@ -43,7 +48,7 @@ struct Op {
     std::uint32_t line = 0;  // 1-based line in the text form (kept by the binary form)
     OpKind kind = OpKind::Mark;
     std::uint8_t prot = 0;  // ProtBits
-    std::uint8_t flags = 0; // MapFlags
+    std::uint8_t flags = 0; // MapFlags (mmap), RefKind (getref)
 
     friend bool operator==(const Op&, const Op&) = default;
 };

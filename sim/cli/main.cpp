@@ -91,6 +91,7 @@ struct ReplayArgs {
     bool per_process = false;
     bool marks = false;
     double phys_gib = 64;
+    std::vector<std::string> bugs;
 };
 
 int run_replay(const ReplayArgs& a, const std::vector<odf::trace::Trace>& traces) {
@@ -101,6 +102,12 @@ int run_replay(const ReplayArgs& a, const std::vector<odf::trace::Trace>& traces
     opt.sim.kernel.phys_frames = static_cast<std::uint64_t>(a.phys_gib * double(1ULL << 30)) >> odf::kPageShift;
     if (!a.cost_model.empty()) {
         opt.sim.kernel.costs = odf::CostModel::load(a.cost_model);
+    }
+    for (const auto& b : a.bugs) {
+        if (b != "odf-gup-leak") {
+            throw std::runtime_error("unknown --bug '" + b + "' (known: odf-gup-leak)");
+        }
+        opt.sim.kernel.bug_odf_gup_leak = true;
     }
     opt.progress = true;
     opt.marks = a.marks;
@@ -139,6 +146,9 @@ void add_replay_options(CLI::App* c, ReplayArgs& a) {
     c->add_flag("--marks", a.marks, "also print every process's VmPTE, RssAnon, faults and cycles at every mark");
     c->add_option("--observe", a.observe, "write observation logs <DIR>/<mode>.jsonl (docs/DIFFTEST.md)");
     c->add_option("--phys-gib", a.phys_gib, "simulated physical memory in GiB")->capture_default_str();
+    c->add_option("--bug", a.bugs,
+                  "reproduce a known bug instead of the fixed behaviour: odf-gup-leak (docs/SEMANTICS.md, "
+                  "\"Read-only GUP references\")");
 }
 
 } // namespace

@@ -15,6 +15,7 @@ constexpr std::uint8_t kTagKindMask = 0x0f;
 constexpr std::uint8_t kTagPid = 0x10;   // pid differs from the previous op's: varint pid follows
 constexpr std::uint8_t kTagLine = 0x20;  // line != previous line + 1: zigzag varint (line - prev - 1) follows
 constexpr std::uint8_t kTagPages = 0x40; // addresses and lengths are in 4 KiB pages
+constexpr std::uint8_t kTagKindHigh = 0x80; // kind bit 4 (kinds 16 and up); 0 in files that use kinds 0-15 only
 constexpr std::size_t kMaxOpBytes = 1 + 5 + 10 + 10 + 10 + 10 + 10 + 1;
 
 std::uint64_t zigzag(std::int64_t v) {
@@ -33,10 +34,10 @@ void put_varint(std::string& s, std::uint64_t v) {
 }
 
 bool has_addr(OpKind k) {
-    return k <= OpKind::Write;
+    return k <= OpKind::Write || k >= OpKind::Getref;
 }
 bool has_len(OpKind k) {
-    return k <= OpKind::Write && k != OpKind::Brk;
+    return has_addr(k) && k != OpKind::Brk;
 }
 
 } // namespace
@@ -57,7 +58,8 @@ void write_binary(std::ostream& out, const Trace& trace) {
     std::uint64_t prev_line = 1;
     std::uint64_t prev_addr = 0;
     for (const auto& op : trace.ops) {
-        auto tag = static_cast<std::uint8_t>(op.kind);
+        const auto kind = static_cast<std::uint8_t>(op.kind);
+        auto tag = static_cast<std::uint8_t>((kind & kTagKindMask) | ((kind & 0x10) != 0 ? kTagKindHigh : 0));
         bool pages = ((op.addr | op.len | op.addr2 | op.len2) % kPageSize) == 0;
         if (op.pid != prev_pid) {
             tag |= kTagPid;
@@ -92,6 +94,9 @@ void write_binary(std::ostream& out, const Trace& trace) {
             break;
         case OpKind::Mprotect:
             s.push_back(static_cast<char>(op.prot));
+            break;
+        case OpKind::Getref:
+            s.push_back(static_cast<char>(op.flags));
             break;
         case OpKind::Mremap: {
             auto d = pages ? static_cast<std::int64_t>((op.addr2 >> 12) - (op.addr >> 12))
@@ -238,11 +243,12 @@ class BinaryDecoder final : public Decoder {
 
     void decode(Op& op) {
         std::uint8_t tag = byte();
-        if ((tag & 0x80) != 0 || (tag & kTagKindMask) >= kOpKindCount) {
+        const unsigned kind = (tag & kTagKindMask) | ((tag & kTagKindHigh) != 0 ? 0x10U : 0U);
+        if (kind >= static_cast<unsigned>(kOpKindCount)) {
             fail(fmt::format("bad op tag {:#x}", tag));
         }
         op = Op{};
-        op.kind = static_cast<OpKind>(tag & kTagKindMask);
+        op.kind = static_cast<OpKind>(kind);
         if ((tag & kTagPid) != 0) {
             std::uint64_t p = varint();
             if (p > 0xffffffffULL) {
@@ -279,6 +285,9 @@ class BinaryDecoder final : public Decoder {
         }
         case OpKind::Mprotect:
             op.prot = byte();
+            break;
+        case OpKind::Getref:
+            op.flags = byte();
             break;
         case OpKind::Mremap:
             op.addr2 = pages ? ((op.addr >> 12) + static_cast<std::uint64_t>(unzigzag(varint()))) << 12

@@ -125,6 +125,9 @@ constexpr std::array<OpSyntax, kOpKindCount> kSyntax = {{
     {"exec", OpKind::Exec, 0, 0},
     {"exit", OpKind::Exit, 0, 0},
     {"mark", OpKind::Mark, 1, 1},
+    {"getref", OpKind::Getref, 3, 3},
+    {"readref", OpKind::Readref, 2, 2},
+    {"putref", OpKind::Putref, 2, 2},
 }};
 
 bool is_space(char c) {
@@ -323,8 +326,21 @@ class TextDecoder final : public Decoder {
         case OpKind::Munmap:
         case OpKind::Pin:
         case OpKind::Unpin:
+        case OpKind::Readref:
+        case OpKind::Putref:
             op.addr = number(a[0]);
             op.len = number(a[1]);
+            break;
+        case OpKind::Getref:
+            op.addr = number(a[0]);
+            op.len = number(a[1]);
+            if (a[2] == "get") {
+                op.flags = kRefGet;
+            } else if (a[2] == "pin") {
+                op.flags = kRefPin;
+            } else {
+                fail(fmt::format("bad getref kind '{}' (get or pin)", a[2]));
+            }
             break;
         case OpKind::Mprotect:
             op.addr = number(a[0]);
@@ -420,7 +436,13 @@ void append_op(std::string& s, const Trace& trace, const Op& op) {
     case OpKind::Munmap:
     case OpKind::Pin:
     case OpKind::Unpin:
+    case OpKind::Readref:
+    case OpKind::Putref:
         fmt::format_to(out, "{} {} {:#x} {:#x}\n", op.pid, name, op.addr, op.len);
+        break;
+    case OpKind::Getref:
+        fmt::format_to(out, "{} {} {:#x} {:#x} {}\n", op.pid, name, op.addr, op.len,
+                       op.flags == kRefPin ? "pin" : "get");
         break;
     case OpKind::Mprotect:
         fmt::format_to(out, "{} {} {:#x} {:#x} {}\n", op.pid, name, op.addr, op.len, prot_string(op.prot));

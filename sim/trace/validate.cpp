@@ -40,6 +40,12 @@ std::string_view op_name(OpKind kind) {
         return "exit";
     case OpKind::Mark:
         return "mark";
+    case OpKind::Getref:
+        return "getref";
+    case OpKind::Readref:
+        return "readref";
+    case OpKind::Putref:
+        return "putref";
     }
     return "?";
 }
@@ -150,6 +156,14 @@ void Validator::check(const Op& op, std::size_t label_count) {
     case OpKind::Madvise:
     case OpKind::Pin:
     case OpKind::Unpin:
+    case OpKind::Readref:
+    case OpKind::Putref:
+        check_range(op, op.addr, op.len, true);
+        break;
+    case OpKind::Getref:
+        if (op.flags > kRefPin) {
+            fail(op, fmt::format("bad getref kind {}", op.flags));
+        }
         check_range(op, op.addr, op.len, true);
         break;
     case OpKind::Mremap:

@@ -1,0 +1,162 @@
+// Read-only GUP references (mm/gup.c): FOLL_GET as vmsplice() takes them, and read-only FOLL_PIN | FOLL_LONGTERM
+// with the unshare fault of 6.1 (gup_must_unshare, do_wp_page with FAULT_FLAG_UNSHARE). See docs/SEMANTICS.md,
+// "Read-only GUP references". A reference belongs to the process that took it and holds a page refcount (a pin
+// also a pincount); it survives munmap, mremap and mprotect of the range, and is dropped at exit and exec.
+#include "odf/kernel.hpp"
+
+namespace odf {
+
+namespace {
+constexpr std::uint64_t kUserPage = Pte::kPresent | Pte::kUser | Pte::kAccessed;
+constexpr std::uint8_t kProtReadBit = 1;
+} // namespace
+
+// do_wp_page(FAULT_FLAG_UNSHARE): nothing for the zero page and shmem pages; an AnonExclusive page is kept; a page
+// whose only reference is this mapping is reused (AnonExclusive set, the PTE stays read-only); any other page is
+// copied into a new AnonExclusive page mapped read-only (wp_page_copy without maybe_mkwrite).
+void Kernel::do_wp_page_unshare(Mm& mm, Vma& vma, Pte& pte, std::uint64_t addr) {
+    if (!pte.present() || pte.special()) {
+        return;
+    }
+    Frame& f = phys_.frame(pte.pfn());
+    if (f.kind != FrameKind::Anon || (f.flags & kAnonExclusive) != 0) {
+        return;
+    }
+    if (f.refcount == 1) {
+        f.flags |= kAnonExclusive; // page_move_anon_rmap()
+        ++mm.stats.faults[static_cast<int>(FaultKind::WpReuse)];
+        return;
+    }
+    anon_vma_prepare(vma);
+    const Pfn old = pte.pfn();
+    const Pfn copy = alloc_anon_page(mm, f.tag, false);
+    ++mm.stats.pages_copied;
+    page_remove_rmap(old);
+    put_page(old);
+    charge(Cost::PageRefUpdate);
+    pte = Pte::make(copy, kUserPage);
+    ++mm.stats.faults[static_cast<int>(FaultKind::WpCopy)];
+    const std::uint64_t page = addr & ~(kPageSize - 1);
+    flush_tlb_range(mm, page, page + kPageSize);
+}
+
+std::optional<std::uint64_t> Kernel::getref(std::uint32_t pid, std::uint64_t addr, std::uint64_t len, bool pin) {
+    Mm& m = *mm(pid);
+    acct_ = &m.stats;
+    charge(Cost::SyscallEntry);
+    for (std::uint64_t a = addr; a < addr + len; a += kPageSize) {
+        Vma* vma = m.find_vma(a);
+        // check_vma_flags(): a read-only GUP needs VM_READ.
+        if (vma == nullptr || (vma->prot & kProtReadBit) == 0) {
+            ++m.stats.reffail;
+            return a;
+        }
+        Walk w = walk(m, a, false);
+        if (!w.present) {
+            // faultin_page() for read: exactly what a read access does (zero page, shmem page, table break).
+            if (!handle_mm_fault(m, *vma, a, false)) {
+                ++m.stats.reffail; // SIGBUS beyond a shmem object's size: -EFAULT
+                return a;
+            }
+        }
+        Pte* pmd = pmd_offset(m, a, false);
+        if (pmd->huge()) { // thp mode: the reference is to a 4 KiB page (as pin does)
+            split_huge_pmd(m, *pmd, a);
+        }
+        if (pin && !vma->shared) {
+            const bool shared_table = is_cow_pte(*pmd);
+            const Pte& e = *pte_offset(*pmd, a);
+            bool unshare = false;
+            if (!e.special()) {
+                const Frame& f = phys_.frame(e.pfn());
+                unshare = f.kind == FrameKind::Anon && (f.flags & kAnonExclusive) == 0; // gup_must_unshare()
+            }
+            if (shared_table || unshare) {
+                // One fault with FAULT_FLAG_UNSHARE: a shared table is broken first, in the same fault.
+                charge(Cost::FaultEntry);
+                ++m.stats.minflt;
+                if (shared_table) {
+                    break_cow_pte(m, *pmd, a);
+                }
+                do_wp_page_unshare(m, *vma, *pte_offset(*pmd, a), a);
+            }
+        }
+        w = walk(m, a, false);
+        const Pfn pfn{w.pfn};
+        Frame& f = phys_.frame(pfn);
+        if (f.kind != FrameKind::ZeroPage) { // the model keeps no count on the zero page
+            ++f.refcount;
+            if (pin) {
+                ++f.pincount;
+            }
+            charge(Cost::PageRefUpdate);
+            ++ref_frames_[pfn.value].refs;
+        }
+        if (pin) {
+            phys_.frame(pmd_offset(m, a, false)->pfn()).flags |= kTableExclusive;
+        }
+        m.refs[a >> kPageShift].push_back(Mm::GupRef{pfn.value, write_seq_, pin});
+    }
+    return std::nullopt;
+}
+
+std::optional<RefRead> Kernel::readref(std::uint32_t pid, std::uint64_t va) {
+    Mm& m = *mm(pid);
+    acct_ = &m.stats;
+    auto it = m.refs.find(va >> kPageShift);
+    if (it == m.refs.end()) {
+        ++m.stats.noref;
+        return std::nullopt;
+    }
+    const Mm::GupRef& r = it->second.back();
+    const Frame& f = phys_.frame(Pfn{r.pfn});
+    charge(Cost::MemAccess);
+    RefRead out;
+    out.value = f.kind == FrameKind::ZeroPage ? 0 : f.tag;
+    if (f.kind == FrameKind::Anon) {
+        auto s = ref_frames_.find(r.pfn);
+        if (s != ref_frames_.end() && s->second.seq > r.seq && s->second.writer != m.pid) {
+            out.leak = true;
+            out.writer = s->second.writer;
+            ++m.stats.leaks;
+        }
+    }
+    return out;
+}
+
+void Kernel::drop_gup_ref(Mm& mm, const Mm::GupRef& r) {
+    (void)mm;
+    const Pfn pfn{r.pfn};
+    Frame& f = phys_.frame(pfn);
+    if (f.kind == FrameKind::ZeroPage) {
+        return;
+    }
+    auto s = ref_frames_.find(r.pfn);
+    if (--s->second.refs == 0) {
+        ref_frames_.erase(s);
+    }
+    if (r.pin) {
+        --f.pincount;
+    }
+    put_page(pfn);
+    charge(Cost::PageRefUpdate);
+}
+
+bool Kernel::putref(std::uint32_t pid, std::uint64_t va) {
+    Mm& m = *mm(pid);
+    acct_ = &m.stats;
+    auto it = m.refs.find(va >> kPageShift);
+    if (it == m.refs.end()) {
+        ++m.stats.noref;
+        return false;
+    }
+    const Mm::GupRef r = it->second.back();
+    it->second.pop_back();
+    if (it->second.empty()) {
+        m.refs.erase(it);
+    }
+    drop_gup_ref(m, r);
+    return true;
+}
+
+} // namespace odf
