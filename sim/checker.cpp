@@ -10,8 +10,8 @@ namespace {
 
 struct Expect {
     std::int64_t map = 0;
-    std::int64_t pins = 0;  // FOLL_PIN references: pin, getref pin (each holds a refcount too)
-    std::int64_t gets = 0;  // getref get references
+    std::int64_t pins = 0; // FOLL_PIN references: pin, getref pin (each holds a refcount too)
+    std::int64_t gets = 0; // getref get references
     std::int64_t cache = 0;
     bool reached = false;
 };
@@ -224,8 +224,7 @@ std::string InvariantChecker::check(const Kernel& k) {
         const Expect e = it == data.end() ? Expect{} : it->second;
         if (e.map == 0 && e.pins == 0 && e.gets == 0 && e.cache == 0) {
             fail(fmt::format("frame {} (kind {}) is allocated but nothing maps, pins, references or caches it (leak)",
-                             pfn.value,
-                             int(f.kind)));
+                             pfn.value, int(f.kind)));
             return;
         }
         if (e.map != f.mapcount) {

@@ -8,11 +8,10 @@ namespace odf {
 
 namespace {
 constexpr std::string_view kNames[kCostCount] = {
-    "fault_entry",     "syscall_entry", "fork_base",      "vma_copy",   "pte_copy",      "pte_zap",
-    "page_ref_update", "pmd_share",     "table_alloc",    "table_free", "page_zero",     "page_copy",
-    "huge_zero",       "huge_copy",     "page_alloc",     "page_free",  "walk_step_hit", "walk_step_miss",
-    "tlb_l2_hit",      "tlb_flush_all", "tlb_flush_page", "ipi",        "mem_access",    "pte_wrprotect",
-    "pte_scan",        "page_check",
+    "fault_entry", "syscall_entry", "fork_base",     "vma_copy",       "pte_copy",   "pte_zap",       "page_ref_update",
+    "pmd_share",   "table_alloc",   "table_free",    "page_zero",      "page_copy",  "huge_zero",     "huge_copy",
+    "page_alloc",  "page_free",     "walk_step_hit", "walk_step_miss", "tlb_l2_hit", "tlb_flush_all", "tlb_flush_page",
+    "ipi",         "mem_access",    "pte_wrprotect", "pte_scan",       "page_check",
 };
 
 struct Default {

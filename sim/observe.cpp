@@ -43,8 +43,8 @@ void JsonlObserver::on_reffail(const trace::Op& op, std::uint64_t addr) {
 }
 
 void JsonlObserver::on_readref(const trace::Op& op, std::uint64_t hash, std::uint64_t pages) {
-    fmt::print(f_, "{{\"k\":\"readref\",\"line\":{},\"pid\":{},\"hash\":{},\"pages\":{}}}\n", op.line, op.pid,
-               hash, pages);
+    fmt::print(f_, "{{\"k\":\"readref\",\"line\":{},\"pid\":{},\"hash\":{},\"pages\":{}}}\n", op.line, op.pid, hash,
+               pages);
 }
 
 void JsonlObserver::on_noref(const trace::Op& op, std::uint64_t addr) {

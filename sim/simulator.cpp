@@ -99,9 +99,9 @@ void Simulator::getref(const trace::Op& op) {
         const std::uint64_t got = f.kind == FrameKind::ZeroPage ? 0 : f.tag;
         const std::uint64_t want = oracle_->read(op.pid, va);
         if (got != want) {
-            diverge(op, *cur_trace_,
-                    fmt::format("getref of {:#x} referenced a page holding {:#x}, the oracle says {:#x}", va, got,
-                                want));
+            diverge(
+                op, *cur_trace_,
+                fmt::format("getref of {:#x} referenced a page holding {:#x}, the oracle says {:#x}", va, got, want));
         }
     }
 }

@@ -38,7 +38,7 @@ struct Counters {
     std::uint64_t reffail = 0; // getref stopped at a page it could not reference
     std::uint64_t noref = 0;   // readref/putref of a page this process holds no reference to
     std::uint64_t leaks = 0;   // readref returned another process's data written after the reference was taken
-    std::uint64_t einval = 0; // operations the kernel would refuse (e.g. an mremap of an unmapped range)
+    std::uint64_t einval = 0;  // operations the kernel would refuse (e.g. an mremap of an unmapped range)
     std::uint64_t forks = 0;
     std::uint64_t accesses = 0; // page accesses (reads + writes)
     std::uint64_t ptes_copied = 0;

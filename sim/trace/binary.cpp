@@ -12,9 +12,9 @@ namespace odf::trace {
 namespace {
 
 constexpr std::uint8_t kTagKindMask = 0x0f;
-constexpr std::uint8_t kTagPid = 0x10;   // pid differs from the previous op's: varint pid follows
-constexpr std::uint8_t kTagLine = 0x20;  // line != previous line + 1: zigzag varint (line - prev - 1) follows
-constexpr std::uint8_t kTagPages = 0x40; // addresses and lengths are in 4 KiB pages
+constexpr std::uint8_t kTagPid = 0x10;      // pid differs from the previous op's: varint pid follows
+constexpr std::uint8_t kTagLine = 0x20;     // line != previous line + 1: zigzag varint (line - prev - 1) follows
+constexpr std::uint8_t kTagPages = 0x40;    // addresses and lengths are in 4 KiB pages
 constexpr std::uint8_t kTagKindHigh = 0x80; // kind bit 4 (kinds 16 and up); 0 in files that use kinds 0-15 only
 constexpr std::size_t kMaxOpBytes = 1 + 5 + 10 + 10 + 10 + 10 + 10 + 1;
 

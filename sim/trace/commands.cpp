@@ -159,6 +159,7 @@ void add_gen(CLI::App& app) {
             double window_mib = 64;
             double heap_mib = 4;
             bool no_exit = false;
+            bool no_refs = false;
             OutputOpts out;
         };
         auto o = std::make_shared<Opts>();
@@ -172,6 +173,7 @@ void add_gen(CLI::App& app) {
         c->add_option("--max-map-pages", o->p.max_map_pages, "Largest mapping op in pages")->capture_default_str();
         c->add_option("--max-access-pages", o->p.max_access_pages, "Largest r/w op in pages")->capture_default_str();
         c->add_flag("--no-exit", o->no_exit, "Do not end with every process exiting");
+        c->add_flag("--no-refs", o->no_refs, "No read-only GUP references (getref, readref, putref)");
         add_output(c, o->out);
         c->callback([o] {
             guarded([&] {
@@ -181,6 +183,7 @@ void add_gen(CLI::App& app) {
                 o->p.window_bytes = pages(o->window_mib);
                 o->p.heap_bytes = pages(o->heap_mib);
                 o->p.exit_all = !o->no_exit;
+                o->p.refs = !o->no_refs;
                 save(o->out, gen_random(o->p));
             });
         });

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cmath>
 #include <fmt/format.h>
+#include <iterator>
+#include <map>
 #include <stdexcept>
 #include <unordered_map>
 
@@ -74,6 +76,12 @@ class Builder {
     void brk(std::uint32_t pid, std::uint64_t addr) { push(OpKind::Brk, pid).addr = addr; }
     void fork(std::uint32_t pid, std::uint32_t child) { push(OpKind::Fork, pid).child = child; }
     void exit(std::uint32_t pid) { push(OpKind::Exit, pid); }
+    void getref(std::uint32_t pid, std::uint64_t addr, std::uint64_t len, bool pin) {
+        Op& op = push(OpKind::Getref, pid);
+        op.addr = addr;
+        op.len = len;
+        op.flags = pin ? kRefPin : kRefGet;
+    }
     void exec(std::uint32_t pid) { push(OpKind::Exec, pid); }
     void mark(std::uint32_t pid, const std::string& label) {
         auto it = index_.find(label);
@@ -247,6 +255,7 @@ struct Proc {
     bool heap_set = false;
     std::uint64_t brk = 0;
     std::vector<Pin> pins;
+    std::map<std::uint64_t, unsigned> refs; // window page -> read-only GUP references held (getref)
 };
 
 class RandomGen {
@@ -366,8 +375,14 @@ class RandomGen {
             do_exec(pr);
         } else if (roll < 94) {
             b_.mark(pr.pid, fmt::format("m{}", marks_++ % 8));
-        } else {
+        } else if (!p_.refs) {
             access(pr);
+        } else if (roll < 97) {
+            do_getref(pr);
+        } else if (roll < 99) {
+            do_ref_op(pr, OpKind::Readref);
+        } else {
+            do_ref_op(pr, OpKind::Putref);
         }
     }
 
@@ -553,13 +568,69 @@ class RandomGen {
         pr.pins.erase(pr.pins.begin() + static_cast<std::ptrdiff_t>(k));
     }
 
+    // A page a read-only GUP can reference: mapped with PROT_READ. Pages mapped without it (w or x only) are
+    // avoided: 6.1's GUP-fast takes their present pages, the slow path refuses them (docs/SEMANTICS.md).
+    static bool ref_ok(const PageState& s) { return s.vma != 0 && (s.prot & kProtRead) != 0; }
+    static bool ref_fails(const PageState& s) { return s.vma == 0 || s.prot == 0; }
+
+    void do_getref(Proc& pr) {
+        std::uint64_t i = random_mapped_page(pr);
+        if (i >= npages_ || !ref_ok(pr.pages[i])) {
+            return access(pr);
+        }
+        const std::uint64_t max = rng_.range(1, 16);
+        std::uint64_t n = 0;
+        if (rng_.chance(0.85)) {
+            while (n < max && i + n < npages_ && ref_ok(pr.pages[i + n])) {
+                ++n;
+            }
+        } else {
+            n = std::min<std::uint64_t>(max, npages_ - i);
+        }
+        std::uint64_t ok = 0;
+        while (ok < n && ref_ok(pr.pages[i + ok])) {
+            ++ok;
+        }
+        if (ok < n && !ref_fails(pr.pages[i + ok])) {
+            n = ok; // never stop at a page without PROT_READ that is mapped
+        }
+        const bool pin = rng_.chance(0.3);
+        b_.getref(pr.pid, page_addr(i), n * kPageSize, pin);
+        for (std::uint64_t k = i; k < i + ok; ++k) {
+            ++pr.refs[k];
+        }
+    }
+
+    // readref or putref of a run of pages this process holds references to.
+    void do_ref_op(Proc& pr, OpKind kind) {
+        if (pr.refs.empty()) {
+            return do_getref(pr);
+        }
+        auto it = pr.refs.begin();
+        std::advance(it, static_cast<std::ptrdiff_t>(rng_.below(pr.refs.size())));
+        const std::uint64_t first = it->first;
+        const std::uint64_t max = rng_.range(1, 16);
+        std::uint64_t n = 1;
+        while (n < max && pr.refs.contains(first + n)) {
+            ++n;
+        }
+        b_.range(kind, pr.pid, page_addr(first), n * kPageSize);
+        if (kind == OpKind::Putref) {
+            for (std::uint64_t k = first; k < first + n; ++k) {
+                if (--pr.refs[k] == 0) {
+                    pr.refs.erase(k);
+                }
+            }
+        }
+    }
+
     void do_fork(Proc& pr) {
         if (procs_.size() >= p_.max_live || next_pid_ > p_.max_procs) {
             return access(pr);
         }
         Proc child;
         child.pid = next_pid_++;
-        child.pages = pr.pages;
+        child.pages = pr.pages; // references are not inherited
         child.heap_set = pr.heap_set;
         child.brk = pr.brk;
         b_.fork(pr.pid, child.pid);
@@ -579,6 +650,7 @@ class RandomGen {
         unpin_overlapping(pr, 0, npages_);
         b_.exec(pr.pid);
         std::fill(pr.pages.begin(), pr.pages.end(), PageState{});
+        pr.refs.clear();
         pr.heap_set = false;
         pr.brk = 0;
     }

@@ -85,6 +85,7 @@ struct RandomParams {
     unsigned max_map_pages = 1024;              // largest mmap
     unsigned max_access_pages = 64;             // largest r/w
     bool exit_all = true;                       // every process exits at the end (children first)
+    bool refs = true;                           // getref (get and pin), readref, putref
 };
 [[nodiscard]] Trace gen_random(const RandomParams& p);
 
