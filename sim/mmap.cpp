@@ -375,6 +375,8 @@ void Kernel::move_page_tables(Mm& mm, std::uint64_t old_addr, std::uint64_t new_
                     split_huge_pmd(mm, *old_pmd, old_addr);
                 }
                 pte_alloc(mm, new_pmd);
+                // ODF: entries moved into another table keep the exclusive mark of a table that held a pin.
+                phys_.frame(new_pmd.pfn()).flags |= phys_.frame(old_pmd->pfn()).flags & kTableExclusive;
                 for (std::uint64_t o = 0; o < extent; o += kPageSize) {
                     Pte& src = *pte_offset(*old_pmd, old_addr + o);
                     if (src.none()) {
