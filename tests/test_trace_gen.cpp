@@ -232,6 +232,30 @@ SCENARIO("trace_gen: random programs are valid, deterministic, and use every op"
                 }
             }
             CHECK(unpin_ok);
+
+            // References: every readref and putref names pages the process holds references to (getref's pages up
+            // to the first that is unmapped or PROT_NONE, which the model checks), not inherited, dropped by exec.
+            std::map<std::uint32_t, std::map<std::uint64_t, int>> refs;
+            bool refs_ok = true;
+            for (const auto& op : t.ops) {
+                if (op.kind == OpKind::Getref) {
+                    CHECK(op.len <= 16 * 4096);
+                    for (std::uint64_t a = op.addr; a < op.addr + op.len; a += 4096) {
+                        ++refs[op.pid][a]; // over-approximates a failing getref: the model replay checks noref
+                    }
+                } else if (op.kind == OpKind::Readref || op.kind == OpKind::Putref) {
+                    CHECK(op.len <= 16 * 4096);
+                    for (std::uint64_t a = op.addr; a < op.addr + op.len; a += 4096) {
+                        refs_ok = refs_ok && refs[op.pid][a] > 0;
+                        if (op.kind == OpKind::Putref) {
+                            --refs[op.pid][a];
+                        }
+                    }
+                } else if (op.kind == OpKind::Exec || op.kind == OpKind::Exit) {
+                    refs.erase(op.pid);
+                }
+            }
+            CHECK(refs_ok);
             CHECK(max_pid <= p.max_procs);
             CHECK(live.empty()); // exit_all
         }

@@ -88,6 +88,18 @@ SCENARIO("trace_text: every error kind reports the file, the right line and the 
         {"w beyond", H + "1 w 0x7fffffffffff 2\n", 2, "beyond user space"},
         {"brk beyond", H + "1 brk 0x800000001000\n", 2, "beyond user space"},
         {"mremap overlap", H + "1 mremap 0x1000 0x4000 0x3000 0x1000\n", 2, "mremap ranges overlap"},
+        {"getref unaligned", H + "1 getref 0x1800 0x1000 get\n", 2, "address 0x1800 not 4 KiB aligned"},
+        {"getref len unaligned", H + "1 getref 0x1000 0x10 pin\n", 2, "length 0x10 not 4 KiB aligned"},
+        {"getref zero", H + "1 getref 0x1000 0 get\n", 2, "zero length"},
+        {"getref bad kind", H + "1 getref 0x1000 0x1000 write\n", 2, "bad getref kind 'write' (get or pin)"},
+        {"getref no kind", H + "1 getref 0x1000 0x1000\n", 2,
+         "wrong number of arguments for getref: expected 3, got 2"},
+        {"getref beyond", H + "1 getref 0x7ffffffff000 0x2000 get\n", 2, "beyond user space"},
+        {"readref unaligned", H + "1 readref 0x1004 0x1000\n", 2, "not 4 KiB aligned"},
+        {"readref zero", H + "1 readref 0x1000 0\n", 2, "zero length"},
+        {"readref one arg", H + "1 readref 0x1000\n", 2, "wrong number of arguments for readref: expected 2, got 1"},
+        {"putref unaligned", H + "1 putref 0x1000 0x1001\n", 2, "not 4 KiB aligned"},
+        {"putref zero", H + "1 putref 0x1000 0x0\n", 2, "zero length"},
         {"error after comments", H + "# c\n\n   \n1 r 0x1000 # fine\n1 bogus\n", 6, "unknown op 'bogus'"},
     };
     for (const auto& c : cases) {
