@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <sched.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/io_uring.h>
 #include <linux/userfaultfd.h>
 #include <sys/ioctl.h>
@@ -22,6 +23,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/swap.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -33,6 +35,7 @@
 #define PPT 512UL	  /* pages per table */
 
 static int failed_checks;
+static int write_str(const char *path, const char *val);
 static int verbose;
 
 #define CHECK(cond, fmt, ...)                                                \
@@ -748,6 +751,309 @@ static void t_userfaultfd(void)
 	CHECK(W(a, 5) == 0, "parent sees the child's UFFDIO_COPY");
 }
 
+/* ---- GUP references through shared tables (vmsplice) ---------------- */
+
+/* A pipe that holds a FOLL_GET reference to the first word of @page. */
+static int splice_ref(int *pfd, void *page)
+{
+	struct iovec iov = { .iov_base = page, .iov_len = sizeof(uint64_t) };
+
+	if (pipe(pfd))
+		return -1;
+	return vmsplice(pfd[1], &iov, 1, 0) == (ssize_t)sizeof(uint64_t) ? 0 : -1;
+}
+
+static uint64_t pipe_word(int *pfd)
+{
+	uint64_t v = 0;
+
+	if (read(pfd[0], &v, sizeof(v)) != (ssize_t)sizeof(v))
+		return ~0ULL;
+	return v;
+}
+
+/*
+ * The child takes a reference through the shared table and unmaps; the
+ * parent, now the table's last user, writes: the write must copy the page
+ * (mm "cow" selftest: "vmsplice() + unmap in child", base page, with and
+ * without the mprotect() optimization). Before the fix the parent reused
+ * the table and wrote the page in place, into the child's pipe.
+ */
+static void vmsplice_child_unmap(int with_mprotect)
+{
+	char *a = map_tables(1);
+	int pfd[2], st;
+	struct snap s;
+	pid_t pid;
+
+	fill(a, PPT, 1);
+	enable_odf();
+	sync_init();
+	pid = fork();
+	if (pid == 0) {
+		if (splice_ref(pfd, a + 5 * PAGE))
+			_exit(2);
+		munmap(a, TABLE);
+		tell(c2p);
+		await(p2c);
+		_exit(pipe_word(pfd) == tag(1, 5) ? 0 : 4);
+	}
+	await(c2p);
+	if (with_mprotect) {
+		/* 6.1 makes exclusive pages writable again without a fault */
+		mprotect(a, TABLE, PROT_READ);
+		mprotect(a, TABLE, PROT_READ | PROT_WRITE);
+	}
+	snap(&s);
+	W(a, 5) = tag(2, 5);
+	/* break (reuse) and the COW of the referenced page: one fault */
+	EXPECT_DELTA(s, 1, 0, 0);
+	tell(p2c);
+	waitpid(pid, &st, 0);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	      "child's pipe saw the parent's write (status %d)", st);
+	CHECK(W(a, 5) == tag(2, 5) && mismatches(a, 6, PPT - 6, 1) == 0,
+	      "parent data");
+}
+
+static void t_vmsplice_child_unmap(void) { vmsplice_child_unmap(0); }
+static void t_vmsplice_child_unmap_mprotect(void) { vmsplice_child_unmap(1); }
+
+/*
+ * The parent's reference is taken before fork (vmsplice() before fork(),
+ * unmap in parent after fork()) or through the shared table after it
+ * (vmsplice() + unmap in parent after fork()); the parent unmaps and the
+ * child, the last user, writes. The pipe must keep the old data.
+ */
+static void vmsplice_parent(int before_fork)
+{
+	char *a = map_tables(1);
+	int pfd[2];
+	struct snap s;
+	pid_t pid;
+
+	fill(a, PPT, 1);
+	enable_odf();
+	sync_init();
+	if (before_fork)
+		CHECK(splice_ref(pfd, a + 5 * PAGE) == 0, "vmsplice");
+	pid = fork();
+	if (pid == 0) {
+		await(p2c);
+		vmpte();
+		snap(&s);
+		W(a, 5) = tag(3, 5);
+		/* reuse (now charged) and the COW copy in one fault */
+		EXPECT_DELTA(s, 1, 4, 2048);
+		CHECK(mismatches(a, 6, PPT - 6, 1) == 0, "child data");
+		_exit(failed_checks != 0);
+	}
+	if (!before_fork)
+		CHECK(splice_ref(pfd, a + 5 * PAGE) == 0, "vmsplice");
+	munmap(a, TABLE);
+	tell(p2c);
+	CHECK(wait_ok(pid), "child");
+	CHECK(pipe_word(pfd) == tag(1, 5), "the parent's pipe saw the child's write");
+}
+
+static void t_vmsplice_before_fork(void) { vmsplice_parent(1); }
+static void t_vmsplice_parent_after_fork(void) { vmsplice_parent(0); }
+
+/* ---- swap (zram) ----------------------------------------------------- */
+
+#define ZRAM "/dev/zram0"
+
+static long vmswap(void) { return proc_kb("/proc/self/status", "VmSwap"); }
+
+/* Swap on zram, once per boot (kernel/config/odf.config has ZRAM). */
+static int swap_on(void)
+{
+	char buf[4096];
+	int fd = open("/proc/swaps", O_RDONLY);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+
+	if (fd >= 0)
+		close(fd);
+	if (n < 0)
+		return -1;
+	buf[n] = 0;
+	if (strstr(buf, ZRAM))
+		return 0;
+	/* the disk size can only be set once; EBUSY later is fine */
+	write_str("/sys/block/zram0/disksize", "64M");
+	if (system("mkswap " ZRAM " > /dev/null 2>&1"))
+		return -1;
+	return swapon(ZRAM, 0);
+}
+
+/*
+ * The child exits: the parent is the last user of a read-only table.
+ * MADV_PAGEOUT (and every rmap walker) must take the table back and
+ * reclaim its pages instead of skipping it for good.
+ */
+static void t_pageout_last_user(void)
+{
+	char *a = map_tables(1);
+	long swap0, rss0;
+	pid_t pid;
+
+	CHECK(swap_on() == 0, "swap on zram: errno %d", errno);
+	fill(a, PPT, 1);
+	enable_odf();
+	pid = fork();
+	if (pid == 0)
+		_exit(0);
+	CHECK(wait_ok(pid), "child");
+	swap0 = vmswap();
+	rss0 = rssanon();
+	CHECK(madvise(a, TABLE, MADV_PAGEOUT) == 0, "MADV_PAGEOUT errno %d", errno);
+	CHECK(vmswap() - swap0 == 2048, "VmSwap %+ld kB, want +2048",
+	      vmswap() - swap0);
+	CHECK(rssanon() - rss0 == -2048, "RssAnon %+ld kB, want -2048",
+	      rssanon() - rss0);
+	CHECK(mismatches(a, 0, PPT, 1) == 0, "data after swap-in");
+	CHECK(vmswap() == swap0 && rssanon() == rss0, "counters after swap-in");
+}
+
+/*
+ * Pages swapped out before fork sit in a shared table as swap entries.
+ * swapoff must swap them in for both processes, each charged for its own
+ * table afterwards (no rss-counter left on the swap side).
+ */
+static void t_swapoff_shared(void)
+{
+	char *a = map_tables(1);
+	struct snap s;
+	long swap0;
+	pid_t pid;
+
+	CHECK(swap_on() == 0, "swap on zram: errno %d", errno);
+	fill(a, PPT, 1);
+	swap0 = vmswap();
+	CHECK(madvise(a, TABLE, MADV_PAGEOUT) == 0, "MADV_PAGEOUT errno %d", errno);
+	CHECK(vmswap() - swap0 == 2048, "VmSwap %+ld kB before fork",
+	      vmswap() - swap0);
+	enable_odf();
+	sync_init();
+	pid = fork();
+	if (pid == 0) {
+		long cswap;
+
+		vmpte();
+		snap(&s);
+		cswap = vmswap();
+		tell(c2p);
+		await(p2c); /* swapoff done */
+		EXPECT_DELTA(s, 0, 4, 2048);
+		CHECK(vmswap() == cswap, "child VmSwap %ld -> %ld", cswap, vmswap());
+		CHECK(mismatches(a, 0, PPT, 1) == 0, "child data");
+		_exit(failed_checks != 0);
+	}
+	await(c2p);
+	snap(&s);
+	CHECK(swapoff(ZRAM) == 0, "swapoff errno %d", errno);
+	EXPECT_DELTA(s, 0, 0, 2048);
+	CHECK(vmswap() == swap0, "parent VmSwap %+ld kB after swapoff",
+	      vmswap() - swap0);
+	tell(p2c);
+	CHECK(wait_ok(pid), "child");
+	CHECK(mismatches(a, 0, PPT, 1) == 0, "parent data");
+	CHECK(swap_on() == 0, "swap on again: errno %d", errno);
+}
+
+/* ---- privilege boundaries of the switch ----------------------------- */
+
+#define SUID_PROBE "/odf_suid_probe"
+
+/* Become uid/gid 65534; keep the permitted capabilities effective if @keep. */
+static int drop_to_nobody(int keep)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2];
+
+	if (keep && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0))
+		return -1;
+	if (setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534))
+		return -1;
+	if (keep) {
+		if (syscall(SYS_capget, &h, d))
+			return -1;
+		d[0].effective = d[0].permitted;
+		d[1].effective = d[1].permitted;
+		if (syscall(SYS_capset, &h, d))
+			return -1;
+	}
+	/* /proc/<pid> files belong to the user again (setuid cleared it) */
+	return prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+}
+
+static void t_use_odf_privilege(void)
+{
+	char buf[8] = "";
+	int pfd[2], st;
+	pid_t self = getpid(), target, pid;
+
+	/*
+	 * A process of the same user that holds capabilities the writer
+	 * lacks may not be ptraced by it, so its fork mode may not be
+	 * changed by it either (the file's owner and mode allow the open).
+	 */
+	sync_init();
+	target = fork();
+	if (target == 0) {
+		if (drop_to_nobody(1))
+			_exit(2);
+		tell(c2p);
+		pause();
+		_exit(0);
+	}
+	await(c2p);
+	pid = fork();
+	if (pid == 0) {
+		if (drop_to_nobody(0))
+			_exit(2);
+		_exit(write_use_odf(target, "1") == -EACCES ? 0 : 1);
+	}
+	CHECK(wait_ok(pid), "a process wrote use_odf of a process it may not ptrace");
+	CHECK(read_use_odf(target) == 0, "target's use_odf %d", read_use_odf(target));
+	kill(target, SIGKILL);
+	waitpid(target, &st, 0);
+	/* ... but a process may change its own. */
+	pid = fork();
+	if (pid == 0) {
+		if (drop_to_nobody(0))
+			_exit(2);
+		_exit(write_use_odf(getpid(), "1") == 0 &&
+		      read_use_odf(getpid()) == 1 ? 0 : 1);
+	}
+	CHECK(wait_ok(pid), "a process could not write its own use_odf");
+
+	/* A setuid exec starts with use_odf 0; the program chooses. */
+	{
+		char cmd[128];
+
+		snprintf(cmd, sizeof(cmd),
+			 "cp /proc/%d/exe " SUID_PROBE " && chmod 4755 " SUID_PROBE,
+			 (int)self);
+		CHECK(system(cmd) == 0, "%s", cmd);
+	}
+	CHECK(pipe(pfd) == 0, "pipe");
+	pid = fork();
+	if (pid == 0) {
+		dup2(pfd[1], 1);
+		enable_odf();
+		if (drop_to_nobody(0))
+			_exit(2);
+		execl(SUID_PROBE, "odf_tests", "--print-use-odf", NULL);
+		_exit(3);
+	}
+	close(pfd[1]);
+	CHECK(read(pfd[0], buf, sizeof(buf) - 1) > 0, "probe output");
+	waitpid(pid, &st, 0);
+	CHECK(buf[0] == '0', "use_odf after a setuid exec: %s", buf);
+	unlink(SUID_PROBE);
+}
+
 static int write_str(const char *path, const char *val)
 {
 	int fd = open(path, O_WRONLY), ok;
@@ -837,6 +1143,13 @@ static const struct test tests[] = {
 	{ "madv_free_proc_mem", t_madv_free_proc_mem },
 	{ "userfaultfd", t_userfaultfd },
 	{ "oom_break", t_oom_break },
+	{ "vmsplice_child_unmap", t_vmsplice_child_unmap },
+	{ "vmsplice_child_unmap_mprotect", t_vmsplice_child_unmap_mprotect },
+	{ "vmsplice_before_fork", t_vmsplice_before_fork },
+	{ "vmsplice_parent_after_fork", t_vmsplice_parent_after_fork },
+	{ "use_odf_privilege", t_use_odf_privilege },
+	{ "pageout_last_user", t_pageout_last_user },
+	{ "swapoff_shared", t_swapoff_shared },
 	{ "stress", t_stress },
 };
 
@@ -882,6 +1195,10 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && !strcmp(argv[1], "--exit-use-odf"))
 		return read_use_odf(getpid());
+	if (argc > 1 && !strcmp(argv[1], "--print-use-odf")) {
+		printf("%d\n", read_use_odf(getpid()));
+		return 0;
+	}
 	if (argc > 1 && !strcmp(argv[1], "-v")) {
 		verbose = 1;
 		argv++;
