@@ -13,6 +13,9 @@ FIELDS = {
     "segv": ("addr",),
     "pinfail": ("addr",),
     "sigbus": ("addr",),
+    "readref": ("hash", "pages"),
+    "reffail": ("addr",),
+    "noref": ("addr",),
     "mark": ("label", "vmpte_kb", "rss_anon_kb"),
     "exit": ("vmpte_kb", "rss_anon_kb"),
 }

@@ -98,19 +98,26 @@ static void no_rseq(char **argv)
 	die("re-exec without rseq: %s", strerror(errno));
 }
 
+/* Raises the soft limit (and, as root, the hard limit) of open files to need. */
 static void raise_nofile(size_t need)
 {
 	struct rlimit rl;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl))
 		return;
+	if (rl.rlim_max < need) {
+		struct rlimit up = { need, need };
+
+		if (!setrlimit(RLIMIT_NOFILE, &up))
+			rl = up;
+	}
 	if (rl.rlim_cur < need) {
 		rl.rlim_cur = need < rl.rlim_max ? need : rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	if (rl.rlim_cur < need)
-		die("trace has %zu processes: needs %zu file descriptors, the limit is %llu", g_trace.nprocs, need,
-		    (unsigned long long)rl.rlim_cur);
+		die("trace has %zu processes and up to %zu reference files per process: needs %zu file descriptors, "
+		    "the limit is %llu", g_trace.nprocs, g_trace.max_ref_fds, need, (unsigned long long)rl.rlim_cur);
 }
 
 static void make_pipes(void)
@@ -251,12 +258,14 @@ int main(int argc, char **argv)
 		usage();
 	no_rseq(argv);
 	parse_trace(path, &g_trace);
-	raise_nofile(g_trace.nprocs * 4 + 16);
+	/* 4 pipe ends per process, the references of one worker, the scratch pipe and a few more */
+	raise_nofile(g_trace.nprocs * 4 + g_trace.max_ref_fds + 32);
 	g_rep = malloc(g_rep_cap);
 	g_live = calloc(g_trace.nprocs, 1);
 	if (!g_rep || !g_live)
 		die("out of memory");
 	make_pipes();
+	refs_init(g_trace.max_refs);
 	own_memory_init();
 	reloc_init(&g_trace, g_own_slots);
 	set_odf(odf);

@@ -116,6 +116,7 @@ struct pstate {
 	int live;
 	int has_brk;
 	uint64_t brk_lo, brk_hi;
+	size_t refs, ref_fds;	/* references taken since the start or the last exec (an upper bound of those held) */
 };
 
 static struct pstate *g_ps;
@@ -146,6 +147,7 @@ static int32_t new_proc(struct trace *t, uint32_t pid, int32_t parent)
 				     .rep_rd = -1, .rep_wr = -1 };
 	g_ps[i] = parent >= 0 ? g_ps[parent] : (struct pstate){ 0 };
 	g_ps[i].live = 1;
+	g_ps[i].refs = g_ps[i].ref_fds = 0;	/* references are not inherited */
 	return (int32_t)i;
 }
 
@@ -287,6 +289,30 @@ static void parse_line(struct trace *t, char *s, size_t *cap)
 		if (!op.b)
 			bad("zero length");
 		mark_slots(t, op.a, op.b);
+	} else if (!strcmp(name, "getref")) {
+		NARGS(3, 3);
+		op.kind = OP_GETREF;
+		op.a = num_arg(tok, 2, "address");
+		op.b = num_arg(tok, 3, "length");
+		if (!strcmp(tok[4], "pin"))
+			op.flags = REF_PIN;
+		else if (strcmp(tok[4], "get"))
+			bad("bad getref kind '%s' (get or pin)", tok[4]);
+		check_aligned(op.a, op.b, 1);
+		mark_slots(t, op.a, op.b);
+		ps->refs += op.b / PAGE_SZ;
+		ps->ref_fds += op.b / PAGE_SZ * (op.flags == REF_PIN ? 1 : 2);
+		if (ps->refs > t->max_refs)
+			t->max_refs = ps->refs;
+		if (ps->ref_fds > t->max_ref_fds)
+			t->max_ref_fds = ps->ref_fds;
+	} else if (!strcmp(name, "readref") || !strcmp(name, "putref")) {
+		NARGS(2, 2);
+		op.kind = name[0] == 'r' ? OP_READREF : OP_PUTREF;
+		op.a = num_arg(tok, 2, "address");
+		op.b = num_arg(tok, 3, "length");
+		check_aligned(op.a, op.b, 1);
+		mark_slots(t, op.a, op.b);
 	} else if (!strcmp(name, "fork")) {
 		NARGS(1, 1);
 		op.kind = OP_FORK;
@@ -301,6 +327,7 @@ static void parse_line(struct trace *t, char *s, size_t *cap)
 		NARGS(0, 0);
 		op.kind = OP_EXEC;
 		ps->has_brk = 0;
+		ps->refs = ps->ref_fds = 0;
 	} else if (!strcmp(name, "exit")) {
 		NARGS(0, 0);
 		op.kind = OP_EXIT;

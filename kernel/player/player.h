@@ -16,10 +16,11 @@
 
 enum op_kind {
 	OP_MMAP, OP_MUNMAP, OP_MPROTECT, OP_MADVISE, OP_MREMAP, OP_BRK, OP_PIN, OP_UNPIN,
-	OP_R, OP_W, OP_FORK, OP_EXEC, OP_EXIT, OP_MARK,
+	OP_R, OP_W, OP_FORK, OP_EXEC, OP_EXIT, OP_MARK, OP_GETREF, OP_READREF, OP_PUTREF,
 };
 
 #define MAPF_SHARED 1
+#define REF_PIN 1	/* getref: flags */
 
 struct op {
 	uint64_t a, b, c, d;	/* addr, len, (mremap) new addr, new len */
@@ -31,7 +32,7 @@ struct op {
 	uint32_t label;		/* mark: offset into labels */
 	uint8_t kind;
 	uint8_t prot;		/* PROT_* bits */
-	uint8_t flags;		/* MAPF_* */
+	uint8_t flags;		/* MAPF_*, or REF_PIN for getref */
 };
 
 /* One process incarnation of the trace (a pid number can be reused after exit). */
@@ -50,6 +51,9 @@ struct trace {
 	char *labels;
 	size_t labels_len;
 	uint8_t slot_used[NSLOTS];
+	/* Upper bounds over every process incarnation of the GUP references it holds at once (pages taken since it
+	 * started or exec'd), and of the file descriptors they need (get: 2, a pipe; pin: 1, a gup_test file). */
+	size_t max_refs, max_ref_fds;
 };
 
 /* parse.c: parses the file or exits 2 with "file:line: reason". */
@@ -67,6 +71,16 @@ int pin_range(uint64_t trace_addr, uint64_t len, uint64_t *fail_trace_addr);
 void unpin_range(uint64_t trace_addr, uint64_t len);
 void unpin_all(void);
 void pins_forget_inherited(void); /* in a new child: close the parent's rings, pins are not inherited */
+
+/* ref.c: read-only GUP references (getref get/pin, readref, putref), see README.md. */
+void refs_init(size_t max_refs);	/* in the coordinator, before own_memory_init() */
+/* References [a, a+len) (trace addresses) page by page; returns 0 or, on failure, sets *fail to the trace page. */
+int getref_range(uint64_t trace_addr, uint64_t len, int pin, uint64_t *fail_trace_addr);
+/* The first word of the page through the most recent reference to trace page va: 0, or -1 if there is none. */
+int readref_page(uint64_t va, uint64_t *val);
+int putref_page(uint64_t va);	/* drops that reference: 0, or -1 if there is none */
+void refs_drop_all(void);
+void refs_forget_inherited(void);	/* in a new child: close the parent's references (not inherited) */
 
 /* worker.c */
 extern struct trace g_trace;

@@ -114,6 +114,36 @@ static void emit_read(const struct op *op)
 	g_ob.len += seg_len;
 }
 
+/* readref (with its readref record) or putref, page by page; a page without a reference is a noref record and ends
+ * the op (the model's order: noref, then readref). */
+static void do_refs(const struct op *op)
+{
+	uint64_t hash = 0, pages = 0, v;
+
+	for (uint64_t va = op->a; va < op->a + op->b; va += PAGE_SZ) {
+		int r = op->kind == OP_READREF ? readref_page(va, &v) : putref_page(va);
+
+		if (r) {
+			ob_rec_head(&g_ob, "noref", op->line, op->pid);
+			ob_str(&g_ob, ",\"addr\":");
+			ob_u64(&g_ob, va);
+			ob_str(&g_ob, "}\n");
+			break;
+		}
+		if (op->kind == OP_READREF)
+			hash = odf_fold(hash, v);
+		pages++;
+	}
+	if (op->kind == OP_READREF) {
+		ob_rec_head(&g_ob, "readref", op->line, op->pid);
+		ob_str(&g_ob, ",\"hash\":");
+		ob_u64(&g_ob, hash);
+		ob_str(&g_ob, ",\"pages\":");
+		ob_u64(&g_ob, pages);
+		ob_str(&g_ob, "}\n");
+	}
+}
+
 static void unmap_run(uint64_t start, uint64_t len)
 {
 	munmap((void *)start, len);
@@ -222,7 +252,7 @@ static long fork_then_rusage(struct rusage *ru)
 			 "mov %1, %%rsi\n\t"
 			 "syscall\n\t"
 			 "1: mov %%r12, %%rax\n\t"
-			 : "=a"(ret)
+			 : "=&a"(ret)	/* early clobber: ru must not come in %rax */
 			 : "r"(ru)
 			 : "rcx", "r11", "rdi", "rsi", "r12", "memory");
 	return ret;
@@ -241,6 +271,7 @@ static void do_fork(const struct op *op)
 	if (ret == 0) {
 		g_self = op->child;
 		pins_forget_inherited();
+		refs_forget_inherited();
 		close_foreign_fds(g_self);
 		self_touch();
 		send_report(); /* empty: "ready" */
@@ -332,8 +363,21 @@ static void run_op(const struct op *op)
 		if (op->kind == OP_R)
 			emit_read(op);
 		break;
+	case OP_GETREF:
+		if (getref_range(op->a, op->b, op->flags & REF_PIN, &fail)) {
+			ob_rec_head(&g_ob, "reffail", op->line, op->pid);
+			ob_str(&g_ob, ",\"addr\":");
+			ob_u64(&g_ob, fail);
+			ob_str(&g_ob, "}\n");
+		}
+		break;
+	case OP_READREF:
+	case OP_PUTREF:
+		do_refs(op);
+		break;
 	case OP_EXEC:
 		unpin_all();
+		refs_drop_all();
 		reloc_for_each_run(unmap_run);
 		g_has_heap = 0;
 		break;
@@ -347,7 +391,9 @@ static void run_op(const struct op *op)
 	emit_op(op, minflt(&g_ru1) - minflt(&g_ru0));
 	send_report();
 	if (op->kind == OP_EXIT) {
+		/* Before the report pipe closes: the coordinator's EOF must mean every reference is gone. */
 		unpin_all();
+		refs_drop_all();
 		_exit(0);
 	}
 }
