@@ -1069,7 +1069,8 @@ static int write_str(const char *path, const char *val)
  * Out of memory while breaking: mprotect() fails with ENOMEM and nothing
  * changes (needs CONFIG_FAIL_PAGE_ALLOC and debugfs).
  */
-static void t_oom_break(void)
+/* fail_page_alloc: the next allocation of a make-it-fail task fails. */
+static int fail_setup(void)
 {
 	const char *fa = "/sys/kernel/debug/fail_page_alloc/";
 	static const char *const cfg[][2] = {
@@ -1079,21 +1080,34 @@ static void t_oom_break(void)
 		{ "ignore-gfp-highmem", "N" }, { "min-order", "0" },
 		{ "probability", "100" },
 	};
-	char *a = map_tables(2);
 	char path[128];
-	struct snap s;
-	pid_t pid;
-	int r, e;
 
 	snprintf(path, sizeof(path), "%sprobability", fa);
 	if (access(path, W_OK)) {
 		printf("    (no fail_page_alloc: test not run)\n");
-		return;
+		return -1;
 	}
 	for (unsigned int i = 0; i < sizeof(cfg) / sizeof(cfg[0]); i++) {
 		snprintf(path, sizeof(path), "%s%s", fa, cfg[i][0]);
 		CHECK(write_str(path, cfg[i][1]) == 0, "%s", path);
 	}
+	return 0;
+}
+
+static void fail_off(void)
+{
+	write_str("/sys/kernel/debug/fail_page_alloc/probability", "0");
+}
+
+static void t_oom_break(void)
+{
+	char *a = map_tables(2);
+	struct snap s;
+	pid_t pid;
+	int r, e;
+
+	if (fail_setup())
+		return;
 	fill(a, 2 * PPT, 1);
 	enable_odf();
 	pid = fork();
@@ -1118,8 +1132,81 @@ static void t_oom_break(void)
 	}
 	CHECK(wait_ok(pid), "child");
 	CHECK(mismatches(a, 0, 2 * PPT, 1) == 0, "parent data");
-	snprintf(path, sizeof(path), "%sprobability", fa);
-	write_str(path, "0");
+	fail_off();
+}
+
+/* pagemap bit 57: the PTE is userfaultfd write-protected */
+static int uffd_wp_bit(void *addr)
+{
+	uint64_t e = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+
+	if (fd < 0)
+		return -1;
+	if (pread(fd, &e, sizeof(e), (uintptr_t)addr / PAGE * sizeof(e)) !=
+	    (ssize_t)sizeof(e))
+		e = 0;
+	close(fd);
+	return (e >> 57) & 1;
+}
+
+/*
+ * Freeing memory (MADV_DONTNEED, MADV_FREE) and userfaultfd write
+ * protection must not fail, or be skipped, when breaking a shared table
+ * cannot allocate: the first allocation of the break fails here.
+ */
+static void t_oom_nofail(void)
+{
+	char *a = map_tables(3);
+	pid_t pid;
+
+	if (fail_setup())
+		return;
+	fill(a, 3 * PPT, 1);
+	enable_odf();
+	pid = fork();
+	if (pid == 0) {
+		struct uffdio_api api = { .api = UFFD_API };
+		struct uffdio_register reg = {
+			.range = { .start = (uintptr_t)(a + 2 * TABLE),
+				   .len = TABLE },
+			.mode = UFFDIO_REGISTER_MODE_WP,
+		};
+		struct uffdio_writeprotect wp = {
+			.range = reg.range, .mode = UFFDIO_WRITEPROTECT_MODE_WP,
+		};
+		int uffd, r, e;
+
+		vmpte();
+		write_str("/proc/self/make-it-fail", "1");
+		r = madvise(a + PAGE, PAGE, MADV_DONTNEED);
+		e = errno;
+		write_str("/proc/self/make-it-fail", "0");
+		CHECK(r == 0, "MADV_DONTNEED %d errno %d", r, e);
+		CHECK(W(a, 1) == 0 && W(a, 2) == tag(1, 2), "after DONTNEED");
+
+		write_str("/proc/self/make-it-fail", "1");
+		r = madvise(a + TABLE + PAGE, PAGE, MADV_FREE);
+		e = errno;
+		write_str("/proc/self/make-it-fail", "0");
+		CHECK(r == 0, "MADV_FREE %d errno %d", r, e);
+
+		uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+		CHECK(uffd >= 0, "userfaultfd errno %d", errno);
+		CHECK(ioctl(uffd, UFFDIO_API, &api) == 0, "UFFDIO_API");
+		CHECK(ioctl(uffd, UFFDIO_REGISTER, &reg) == 0,
+		      "UFFDIO_REGISTER errno %d", errno);
+		write_str("/proc/self/make-it-fail", "1");
+		r = ioctl(uffd, UFFDIO_WRITEPROTECT, &wp);
+		write_str("/proc/self/make-it-fail", "0");
+		CHECK(r == 0, "UFFDIO_WRITEPROTECT errno %d", errno);
+		CHECK(uffd_wp_bit(a + 2 * TABLE + 7 * PAGE) == 1,
+		      "page not write-protected after UFFDIO_WRITEPROTECT");
+		_exit(failed_checks != 0);
+	}
+	CHECK(wait_ok(pid), "child");
+	CHECK(mismatches(a, 0, 3 * PPT, 1) == 0, "parent data");
+	fail_off();
 }
 
 struct test {
@@ -1143,6 +1230,7 @@ static const struct test tests[] = {
 	{ "madv_free_proc_mem", t_madv_free_proc_mem },
 	{ "userfaultfd", t_userfaultfd },
 	{ "oom_break", t_oom_break },
+	{ "oom_nofail", t_oom_nofail },
 	{ "vmsplice_child_unmap", t_vmsplice_child_unmap },
 	{ "vmsplice_child_unmap_mprotect", t_vmsplice_child_unmap_mprotect },
 	{ "vmsplice_before_fork", t_vmsplice_before_fork },
