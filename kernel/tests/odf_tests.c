@@ -961,6 +961,72 @@ static void t_swapoff_shared(void)
 	CHECK(swap_on() == 0, "swap on again: errno %d", errno);
 }
 
+/* A field ("Pss", "Private_Dirty", ...) of the smaps entry of @addr, in kB. */
+static long smaps_kb(void *addr, const char *field)
+{
+	static char buf[1 << 16];
+	char head[32], key[64], *p, *line;
+	int fd = open("/proc/self/smaps", O_RDONLY);
+	ssize_t n, len = 0;
+
+	if (fd < 0)
+		return -1;
+	while ((n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
+		len += n;
+	close(fd);
+	buf[len] = 0;
+	snprintf(head, sizeof(head), "%lx-", (unsigned long)addr);
+	snprintf(key, sizeof(key), "\n%s:", field);
+	for (line = buf; line && strncmp(line, head, strlen(head));) {
+		line = strchr(line, '\n');
+		if (line)
+			line++;
+	}
+	if (!line)
+		return -1;
+	p = strstr(line, key);
+	return p ? atol(p + strlen(key)) : -1;
+}
+
+/*
+ * A shared table maps each page once for all its users: smaps must show
+ * the pages as shared and divide Pss among the users, as after a classic
+ * fork, not count them as private memory of every process.
+ */
+static void t_smaps_pss(void)
+{
+	char *a = map_tables(1);
+	pid_t pid;
+
+	fill(a, PPT, 1);
+	CHECK(smaps_kb(a, "Pss") == 2048, "Pss before fork %ld",
+	      smaps_kb(a, "Pss"));
+	enable_odf();
+	sync_init();
+	pid = fork();
+	if (pid == 0) {
+		CHECK(smaps_kb(a, "Pss") == 1024, "child Pss %ld kB, want 1024",
+		      smaps_kb(a, "Pss"));
+		CHECK(smaps_kb(a, "Private_Dirty") == 0, "child Private_Dirty %ld",
+		      smaps_kb(a, "Private_Dirty"));
+		CHECK(smaps_kb(a, "Rss") == 2048, "child Rss %ld",
+		      smaps_kb(a, "Rss"));
+		tell(c2p);
+		await(p2c);
+		_exit(failed_checks != 0);
+	}
+	await(c2p);
+	CHECK(smaps_kb(a, "Pss") == 1024, "parent Pss %ld kB, want 1024",
+	      smaps_kb(a, "Pss"));
+	CHECK(smaps_kb(a, "Shared_Dirty") == 2048, "parent Shared_Dirty %ld",
+	      smaps_kb(a, "Shared_Dirty"));
+	tell(p2c);
+	CHECK(wait_ok(pid), "child");
+	/* the parent is the only user again (the table is still read-only) */
+	CHECK(smaps_kb(a, "Pss") == 2048, "Pss after the child exited %ld",
+	      smaps_kb(a, "Pss"));
+}
+
 /* ---- privilege boundaries of the switch ----------------------------- */
 
 #define SUID_PROBE "/odf_suid_probe"
@@ -1238,6 +1304,7 @@ static const struct test tests[] = {
 	{ "use_odf_privilege", t_use_odf_privilege },
 	{ "pageout_last_user", t_pageout_last_user },
 	{ "swapoff_shared", t_swapoff_shared },
+	{ "smaps_pss", t_smaps_pss },
 	{ "stress", t_stress },
 };
 
