@@ -1027,6 +1027,59 @@ static void t_smaps_pss(void)
 	      smaps_kb(a, "Pss"));
 }
 
+/* ---- mlock -------------------------------------------------------------- */
+
+static long mlocked(void)
+{
+	pagetables(); /* folds the per-cpu counters (vm/stat_refresh) */
+	return proc_kb("/proc/meminfo", "Mlocked");
+}
+
+/*
+ * Unmapping a shared table in one process does not munlock its pages, so
+ * locked pages must never sit in a shared table: fork() copies the tables
+ * of a VM_LOCKED VMA, and mlock() of a range gives it its own tables
+ * (here on a read-only mapping, whose population does not write-fault).
+ * Mlocked must go back to where it was once the locking process unmaps.
+ */
+static void t_mlock_drop(void)
+{
+	char *a = map_tables(1), *b = map_tables(1);
+	long base;
+	struct snap s;
+	pid_t pid;
+
+	fill(a, PPT, 1);
+	fill(b, PPT, 1);
+	CHECK(mprotect(b, TABLE, PROT_READ) == 0, "mprotect");
+	base = mlocked();
+	CHECK(mlock(a, TABLE) == 0, "mlock errno %d", errno);
+	CHECK(mlocked() - base == 2048, "Mlocked %+ld", mlocked() - base);
+	enable_odf();
+	sync_init();
+	pid = fork();
+	if (pid == 0) {
+		await(p2c);
+		CHECK(mismatches(a, 0, PPT, 1) == 0 && mismatches(b, 0, PPT, 1) == 0,
+		      "child data");
+		_exit(failed_checks != 0);
+	}
+	/* locked before fork: the child got a copy, the parent unlocks */
+	CHECK(munmap(a, TABLE) == 0, "munmap");
+	CHECK(mlocked() == base, "Mlocked %+ld kB after munmap of a locked "
+	      "range shared with a child", mlocked() - base);
+	/* locked after fork, read-only: mlock() breaks the table */
+	snap(&s);
+	CHECK(mlock(b, TABLE) == 0, "mlock errno %d", errno);
+	EXPECT_DELTA(s, 0, 0, 0);
+	CHECK(mlocked() - base == 2048, "Mlocked %+ld", mlocked() - base);
+	CHECK(munmap(b, TABLE) == 0, "munmap");
+	CHECK(mlocked() == base, "Mlocked %+ld kB after munmap of a range "
+	      "locked while shared", mlocked() - base);
+	tell(p2c);
+	CHECK(wait_ok(pid), "child");
+}
+
 /* ---- privilege boundaries of the switch ----------------------------- */
 
 #define SUID_PROBE "/odf_suid_probe"
@@ -1305,6 +1358,7 @@ static const struct test tests[] = {
 	{ "pageout_last_user", t_pageout_last_user },
 	{ "swapoff_shared", t_swapoff_shared },
 	{ "smaps_pss", t_smaps_pss },
+	{ "mlock_drop", t_mlock_drop },
 	{ "stress", t_stress },
 };
 
