@@ -233,7 +233,7 @@ static void t_interface(void)
 	CHECK(read_use_odf(self) == 1, "after prctl %d", read_use_odf(self));
 	CHECK(write_use_odf(self, "0") == 0, "write 0");
 	CHECK(read_use_odf(self) == 0, "after write 0: %d", read_use_odf(self));
-	CHECK(write_use_odf(self, "2") == -EINVAL, "write 2 must be EINVAL");
+	CHECK(write_use_odf(self, "3") == -EINVAL, "write 3 must be EINVAL");
 	CHECK(write_use_odf(self, "1\n") == 0, "write 1");
 	CHECK(read_use_odf(self) == 1, "after write 1: %d", read_use_odf(self));
 
@@ -1080,6 +1080,53 @@ static void t_mlock_drop(void)
 	CHECK(wait_ok(pid), "child");
 }
 
+/* ---- use_odf=2: the EuroSys'21 prototype's sharing rule ------------ */
+
+/*
+ * With use_odf=2 a table is shared only if one private anonymous VMA that
+ * is not the heap covers its whole 2 MiB: a table split between two VMAs
+ * and the heap's tables are copied at fork (the child's first write is a
+ * plain COW fault, no VmPTE change); with use_odf=1 both would be shared.
+ */
+static void t_paper_mode(void)
+{
+	char *a = map_tables(1), *b = map_tables(1), *h;
+	uintptr_t top = (uintptr_t)sbrk(0);
+	struct snap s;
+	pid_t pid;
+
+	h = (char *)((top + TABLE - 1) & ~(TABLE - 1));
+	CHECK(brk(h + TABLE) == 0, "brk errno %d", errno);
+	fill(a, PPT, 1);
+	fill(b, PPT, 1);
+	fill(h, PPT, 1);
+	CHECK(mprotect(b + TABLE / 2, TABLE / 2, PROT_READ) == 0, "mprotect");
+	CHECK(write_use_odf(getpid(), "2") == 0, "write 2");
+	CHECK(read_use_odf(getpid()) == 2, "use_odf reads %d", read_use_odf(getpid()));
+	pid = fork();
+	if (pid == 0) {
+		CHECK(read_use_odf(getpid()) == 2, "inherited %d", read_use_odf(getpid()));
+		vmpte();
+		snap(&s);
+		W(a, 3) = 0xa3; /* one VMA covers the table: shared, break */
+		EXPECT_DELTA(s, 1, 4, 2048);
+		snap(&s);
+		W(b, 3) = 0xb3; /* two VMAs in the table: copied at fork */
+		EXPECT_DELTA(s, 1, 0, 0);
+		snap(&s);
+		W(h, 3) = 0xc3; /* the heap: copied at fork */
+		EXPECT_DELTA(s, 1, 0, 0);
+		CHECK(mismatches(a, 4, PPT - 4, 1) == 0 && mismatches(b, 4, PPT - 4, 1) == 0 &&
+		      mismatches(h, 4, PPT - 4, 1) == 0, "child data");
+		_exit(failed_checks != 0);
+	}
+	CHECK(wait_ok(pid), "child");
+	CHECK(W(a, 3) == tag(1, 3) && W(b, 3) == tag(1, 3) && W(h, 3) == tag(1, 3),
+	      "parent data");
+	/* prctl(PR_SET_ODF) selects the series' rule again */
+	CHECK(enable_odf() == 0 && read_use_odf(getpid()) == 1, "prctl after 2");
+}
+
 /* ---- privilege boundaries of the switch ----------------------------- */
 
 #define SUID_PROBE "/odf_suid_probe"
@@ -1359,6 +1406,7 @@ static const struct test tests[] = {
 	{ "swapoff_shared", t_swapoff_shared },
 	{ "smaps_pss", t_smaps_pss },
 	{ "mlock_drop", t_mlock_drop },
+	{ "paper_mode", t_paper_mode },
 	{ "stress", t_stress },
 };
 
