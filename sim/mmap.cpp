@@ -415,6 +415,11 @@ bool Kernel::mremap(std::uint32_t pid, std::uint64_t old_addr, std::uint64_t old
     Vma moved = m.vmas.at(old_addr);
     moved.start = new_addr;
     moved.end = new_addr + new_len;
+    if (!moved.shared && moved.anon_vma == 0) {
+        // copy_vma(): an anonymous VMA that has not been faulted yet takes the pgoff of its new place, "to increase
+        // its chance of merging" (traces/difftest/repro-mremap-anon-pgoff.trace).
+        moved.pgoff = new_addr >> kPageShift;
+    }
     m.vmas.emplace(new_addr, moved);
     move_page_tables(m, old_addr, new_addr, old_len);
     flush_tlb_range(m, old_addr, old_addr + old_len);
