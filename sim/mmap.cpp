@@ -190,6 +190,55 @@ void Kernel::vma_merge_around(Mm& mm, std::uint64_t start, std::uint64_t end) {
     }
 }
 
+// vma_merge() for one changed region (mprotect_fixup()): the VMA at `start` is the region, its neighbours are
+// tried as they are now (a neighbour that mprotect changes later still has its old protection). Prev first; the
+// region also absorbs next only if prev's and next's anon_vmas are compatible (6.1 cases 1 and 6).
+void Kernel::vma_merge_region(Mm& mm, std::uint64_t start) {
+    auto it = mm.vmas.find(start);
+    if (it == mm.vmas.end()) {
+        return;
+    }
+    const Vma r = it->second;
+    auto next = std::next(it);
+    const bool merge_next = next != mm.vmas.end() && next->second.start == r.end && can_merge(r, next->second, next->second, r);
+    if (it != mm.vmas.begin()) {
+        auto prev = std::prev(it);
+        Vma& p = prev->second;
+        if (p.end == r.start && can_merge(p, r, p, r)) {
+            const bool all = merge_next && (p.anon_vma == 0 || next->second.anon_vma == 0 ||
+                                            p.anon_vma == next->second.anon_vma);
+            const Vma* last = all ? &next->second : &r;
+            p.end = last->end;
+            if (p.anon_vma == 0) {
+                p.anon_inherited = r.anon_vma != 0 ? r.anon_inherited : (all ? next->second.anon_inherited : false);
+            }
+            p.anon_vma = std::max({p.anon_vma, r.anon_vma, all ? next->second.anon_vma : 0U});
+            if (r.shared) {
+                --shmem_[r.shmem].users;
+            }
+            if (all) {
+                if (next->second.shared) {
+                    --shmem_[next->second.shmem].users;
+                }
+                mm.vmas.erase(next);
+            }
+            mm.vmas.erase(it);
+            return;
+        }
+    }
+    if (merge_next) {
+        Vma& v = it->second;
+        const Vma& n = next->second;
+        v.end = n.end;
+        v.anon_inherited = n.anon_vma != 0 ? n.anon_inherited : v.anon_inherited;
+        v.anon_vma = std::max(v.anon_vma, n.anon_vma);
+        if (n.shared) {
+            --shmem_[n.shmem].users;
+        }
+        mm.vmas.erase(next);
+    }
+}
+
 void Kernel::insert_vma(Mm& mm, const Vma& v) {
     mm.vmas.emplace(v.start, v);
     vma_merge_around(mm, v.start, v.end);
@@ -315,12 +364,23 @@ bool Kernel::mprotect(std::uint32_t pid, std::uint64_t addr, std::uint64_t len, 
     }
     split_vma(m, addr);
     split_vma(m, upto);
-    for (auto it = m.vmas.lower_bound(addr); it != m.vmas.end() && it->first < upto; ++it) {
+    // mprotect_fixup() per VMA in address order: every VMA's tables are broken (change_protection), but only a
+    // VMA whose protection changes is merged with its neighbours (6.1 returns early for unchanged flags).
+    for (std::uint64_t at = addr; at < upto;) {
+        auto it = m.vmas.find(at);
+        if (it == m.vmas.end()) {
+            break;
+        }
+        const bool changed = it->second.prot != prot;
+        const std::uint64_t vend = it->second.end;
         it->second.prot = prot;
         change_protection(m, it->second, it->second.start, it->second.end);
+        if (changed) {
+            vma_merge_region(m, at);
+        }
+        at = vend;
     }
     flush_tlb_range(m, addr, upto);
-    vma_merge_around(m, addr, upto);
     return complete;
 }
 
@@ -376,7 +436,8 @@ void Kernel::move_page_tables(Mm& mm, std::uint64_t old_addr, std::uint64_t new_
                 }
                 pte_alloc(mm, new_pmd);
                 // ODF: entries moved into another table keep the exclusive mark of a table that held a pin.
-                phys_.frame(new_pmd.pfn()).flags |= phys_.frame(old_pmd->pfn()).flags & kTableExclusive;
+                phys_.frame(new_pmd.pfn()).flags |=
+                    static_cast<std::uint8_t>(phys_.frame(old_pmd->pfn()).flags & kTableExclusive);
                 for (std::uint64_t o = 0; o < extent; o += kPageSize) {
                     Pte& src = *pte_offset(*old_pmd, old_addr + o);
                     if (src.none()) {

@@ -170,6 +170,7 @@ class Kernel {
     // --- VMAs (mmap.cpp)
     void split_vma(Mm& mm, std::uint64_t at);
     void vma_merge_around(Mm& mm, std::uint64_t start, std::uint64_t end);
+    void vma_merge_region(Mm& mm, std::uint64_t start);
     void do_munmap(Mm& mm, std::uint64_t start, std::uint64_t end);
     void insert_vma(Mm& mm, const Vma& v);
     void release_vma(Mm& mm, const Vma& v);
