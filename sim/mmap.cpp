@@ -177,13 +177,7 @@ void Kernel::vma_merge_around(Mm& mm, std::uint64_t start, std::uint64_t end) {
         const Vma& n = b_changed ? a : b;
         const Vma& r = b_changed ? b : a;
         if (a.end == b.start && can_merge(a, b, n, r)) {
-            a.end = b.end;
-            a.anon_inherited = n.anon_vma != 0 ? n.anon_inherited : r.anon_inherited;
-            a.anon_vma = std::max(a.anon_vma, b.anon_vma);
-            if (b.shared) {
-                --shmem_[b.shmem].users;
-            }
-            mm.vmas.erase(next);
+            vma_absorb_next(mm, it, n, r);
             continue;
         }
         it = next;
@@ -227,16 +221,23 @@ void Kernel::vma_merge_region(Mm& mm, std::uint64_t start) {
         }
     }
     if (merge_next) {
-        Vma& v = it->second;
-        const Vma& n = next->second;
-        v.end = n.end;
-        v.anon_inherited = n.anon_vma != 0 ? n.anon_inherited : v.anon_inherited;
-        v.anon_vma = std::max(v.anon_vma, n.anon_vma);
-        if (n.shared) {
-            --shmem_[n.shmem].users;
-        }
-        mm.vmas.erase(next);
+        vma_absorb_next(mm, it, Vma(next->second), Vma(it->second));
     }
+}
+
+// The VMA after `it` joins it (vma_merge()): `n` is the existing neighbour, `r` the region, whose anon_vma
+// chain decides whether the result counts as inherited.
+void Kernel::vma_absorb_next(Mm& mm, std::map<std::uint64_t, Vma>::iterator it, const Vma& n, const Vma& r) {
+    auto next = std::next(it);
+    Vma& a = it->second;
+    const Vma& b = next->second;
+    a.end = b.end;
+    a.anon_inherited = n.anon_vma != 0 ? n.anon_inherited : r.anon_inherited;
+    a.anon_vma = std::max(a.anon_vma, b.anon_vma);
+    if (b.shared) {
+        --shmem_[b.shmem].users;
+    }
+    mm.vmas.erase(next);
 }
 
 void Kernel::insert_vma(Mm& mm, const Vma& v) {

@@ -17,38 +17,45 @@ JsonlObserver::~JsonlObserver() {
     std::fclose(f_);
 }
 
+void JsonlObserver::addr_record(const char* kind, const trace::Op& op, std::uint64_t addr) {
+    fmt::print(f_, "{{\"k\":\"{}\",\"line\":{},\"pid\":{},\"addr\":{}}}\n", kind, op.line, op.pid, addr);
+}
+
+void JsonlObserver::hash_record(const char* kind, const trace::Op& op, std::uint64_t hash, std::uint64_t pages) {
+    fmt::print(f_, "{{\"k\":\"{}\",\"line\":{},\"pid\":{},\"hash\":{},\"pages\":{}}}\n", kind, op.line, op.pid,
+               hash, pages);
+}
+
 void JsonlObserver::on_op(const trace::Op& op, std::uint64_t minflt) {
     fmt::print(f_, "{{\"k\":\"op\",\"line\":{},\"pid\":{},\"minflt\":{}}}\n", op.line, op.pid, minflt);
 }
 
 void JsonlObserver::on_read(const trace::Op& op, std::uint64_t hash, std::uint64_t pages) {
-    fmt::print(f_, "{{\"k\":\"read\",\"line\":{},\"pid\":{},\"hash\":{},\"pages\":{}}}\n", op.line, op.pid, hash,
-               pages);
+    hash_record("read", op, hash, pages);
 }
 
 void JsonlObserver::on_segv(const trace::Op& op, std::uint64_t addr) {
-    fmt::print(f_, "{{\"k\":\"segv\",\"line\":{},\"pid\":{},\"addr\":{}}}\n", op.line, op.pid, addr);
+    addr_record("segv", op, addr);
 }
 
 void JsonlObserver::on_sigbus(const trace::Op& op, std::uint64_t addr) {
-    fmt::print(f_, "{{\"k\":\"sigbus\",\"line\":{},\"pid\":{},\"addr\":{}}}\n", op.line, op.pid, addr);
+    addr_record("sigbus", op, addr);
 }
 
 void JsonlObserver::on_pinfail(const trace::Op& op, std::uint64_t addr) {
-    fmt::print(f_, "{{\"k\":\"pinfail\",\"line\":{},\"pid\":{},\"addr\":{}}}\n", op.line, op.pid, addr);
+    addr_record("pinfail", op, addr);
 }
 
 void JsonlObserver::on_reffail(const trace::Op& op, std::uint64_t addr) {
-    fmt::print(f_, "{{\"k\":\"reffail\",\"line\":{},\"pid\":{},\"addr\":{}}}\n", op.line, op.pid, addr);
+    addr_record("reffail", op, addr);
 }
 
 void JsonlObserver::on_readref(const trace::Op& op, std::uint64_t hash, std::uint64_t pages) {
-    fmt::print(f_, "{{\"k\":\"readref\",\"line\":{},\"pid\":{},\"hash\":{},\"pages\":{}}}\n", op.line, op.pid, hash,
-               pages);
+    hash_record("readref", op, hash, pages);
 }
 
 void JsonlObserver::on_noref(const trace::Op& op, std::uint64_t addr) {
-    fmt::print(f_, "{{\"k\":\"noref\",\"line\":{},\"pid\":{},\"addr\":{}}}\n", op.line, op.pid, addr);
+    addr_record("noref", op, addr);
 }
 
 void JsonlObserver::on_mark(const trace::Op& op, std::uint32_t pid, const Mm& mm) {

@@ -27,6 +27,9 @@ class JsonlObserver final : public Observer {
     void on_exit(const trace::Op& op, const Mm& mm) override;
 
   private:
+    void addr_record(const char* kind, const trace::Op& op, std::uint64_t addr);
+    void hash_record(const char* kind, const trace::Op& op, std::uint64_t hash, std::uint64_t pages);
+
     std::FILE* f_;
     const trace::Trace& t_;
 };

@@ -337,13 +337,13 @@ std::string format_json(const std::string& title, const std::vector<ModeResult>&
         mj["peak_rss_bytes"] = x.peak_rss_pages * 4096;
         mj["total_cycles"] = x.totals.cycles(m);
         mj["total_us"] = m.to_us(x.totals.cycles(m));
-        for (const auto& [pid, p] : x.processes) {
+        for (const auto& [pid, proc] : x.processes) {
             mj["processes"].push_back({{"pid", pid},
-                                       {"minflt", p.stats.minflt},
-                                       {"forks", p.stats.forks},
-                                       {"rss_anon_kb", p.rss_anon_pages * 4},
-                                       {"vmpte_kb", p.vmpte_bytes / 1024},
-                                       {"cycles", p.stats.cycles(m)}});
+                                       {"minflt", proc.stats.minflt},
+                                       {"forks", proc.stats.forks},
+                                       {"rss_anon_kb", proc.rss_anon_pages * 4},
+                                       {"vmpte_kb", proc.vmpte_bytes / 1024},
+                                       {"cycles", proc.stats.cycles(m)}});
         }
         j["modes"].push_back(mj);
     }
