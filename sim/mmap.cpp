@@ -194,13 +194,14 @@ void Kernel::vma_merge_region(Mm& mm, std::uint64_t start) {
     }
     const Vma r = it->second;
     auto next = std::next(it);
-    const bool merge_next = next != mm.vmas.end() && next->second.start == r.end && can_merge(r, next->second, next->second, r);
+    const bool merge_next =
+        next != mm.vmas.end() && next->second.start == r.end && can_merge(r, next->second, next->second, r);
     if (it != mm.vmas.begin()) {
         auto prev = std::prev(it);
         Vma& p = prev->second;
         if (p.end == r.start && can_merge(p, r, p, r)) {
-            const bool all = merge_next && (p.anon_vma == 0 || next->second.anon_vma == 0 ||
-                                            p.anon_vma == next->second.anon_vma);
+            const bool all =
+                merge_next && (p.anon_vma == 0 || next->second.anon_vma == 0 || p.anon_vma == next->second.anon_vma);
             const Vma* last = all ? &next->second : &r;
             p.end = last->end;
             if (p.anon_vma == 0) {

@@ -22,8 +22,8 @@ void JsonlObserver::addr_record(const char* kind, const trace::Op& op, std::uint
 }
 
 void JsonlObserver::hash_record(const char* kind, const trace::Op& op, std::uint64_t hash, std::uint64_t pages) {
-    fmt::print(f_, "{{\"k\":\"{}\",\"line\":{},\"pid\":{},\"hash\":{},\"pages\":{}}}\n", kind, op.line, op.pid,
-               hash, pages);
+    fmt::print(f_, "{{\"k\":\"{}\",\"line\":{},\"pid\":{},\"hash\":{},\"pages\":{}}}\n", kind, op.line, op.pid, hash,
+               pages);
 }
 
 void JsonlObserver::on_op(const trace::Op& op, std::uint64_t minflt) {
