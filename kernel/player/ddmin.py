@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Shrinks a trace while the model and the kernel still disagree on it (delta debugging over trace lines).
 
-usage: kernel/player/ddmin.py TRACE [--upto LINE] [--mode classic|odf] [--guest] [--odf-only]
+usage: kernel/player/ddmin.py TRACE [--upto LINE] [--mode classic|odf|odf-paper] [--guest] [--odf-only]
 
 --mode classic (default) runs odf-player on the host (classic fork only); --guest runs it in the guest (one boot
-per round: all candidates of a round are tried in the same boot), needed for --mode odf. --odf-only keeps only
-candidates whose classic run agrees with the model (an ODF-specific disagreement). Prints the minimal trace.
+per round: all candidates of a round are tried in the same boot), needed for --mode odf (use_odf=1) and odf-paper
+(use_odf=2). --odf-only keeps only candidates whose classic run agrees with the model (an ODF-specific
+disagreement). Prints the minimal trace.
 """
 import argparse
 import os
@@ -17,10 +18,12 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SIM = os.environ.get("ODF_SIM", os.path.join(ROOT, "build/sim/cli/odf-sim"))
 PLAYER = os.path.join(ROOT, "build/kernel/odf-player")
 COMPARE = os.path.join(ROOT, "kernel/player/compare.py")
+USE_ODF = {"classic": 0, "odf": 1, "odf-paper": 2}
 
 
 def model(trace, out):
-    r = subprocess.run([SIM, "replay", trace, "--modes", "classic,odf", "--observe", out], capture_output=True)
+    r = subprocess.run([SIM, "replay", trace, "--modes", "classic,odf,odf-paper", "--observe", out],
+                       capture_output=True)
     return r.returncode == 0
 
 
@@ -37,9 +40,9 @@ def evaluate(cands, args, work):
         os.makedirs(d, exist_ok=True)
         with open(os.path.join(d, "t.trace"), "w") as f:
             f.write("# odf-trace v1\n" + "\n".join(ls) + "\n")
-    modes = ["odf"] if args.mode == "odf" else ["classic"]
-    if args.odf_only:
-        modes = ["classic", "odf"]
+    modes = [args.mode]
+    if args.odf_only and args.mode != "classic":
+        modes = ["classic", args.mode]
     ok_model = [model(os.path.join(work, str(i), "t.trace"), os.path.join(work, str(i), "m")) for i in range(n)]
     if args.guest:
         g = os.path.join(work, "guest")
@@ -52,8 +55,7 @@ def evaluate(cands, args, work):
                     continue
                 subprocess.run(["cp", os.path.join(work, str(i), "t.trace"), os.path.join(g, f"{i}.trace")])
                 for m in modes:
-                    flag = "--odf" if m == "odf" else ""
-                    f.write(f'echo "@@B {i} {m}"\n./odf-player {flag} --no-thp {i}.trace 2>/dev/null\n'
+                    f.write(f'echo "@@B {i} {m}"\n./odf-player --use-odf={USE_ODF[m]} --no-thp {i}.trace 2>/dev/null\n'
                             f'echo "@@E {i} {m} $?"\n')
         os.chmod(os.path.join(g, "run.sh"), 0o755)
         r = subprocess.run([os.path.join(ROOT, "scripts/kernel-run"), "--timeout", "600", "--add", g + ":/root/dd",
@@ -98,12 +100,12 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("trace")
     ap.add_argument("--upto", type=int, default=0)
-    ap.add_argument("--mode", default="classic", choices=["classic", "odf"])
+    ap.add_argument("--mode", default="classic", choices=["classic", "odf", "odf-paper"])
     ap.add_argument("--guest", action="store_true")
     ap.add_argument("--odf-only", action="store_true")
     args = ap.parse_args()
-    if args.mode == "odf" and not args.guest:
-        sys.exit("ddmin: --mode odf needs --guest")
+    if args.mode != "classic" and not args.guest:
+        sys.exit(f"ddmin: --mode {args.mode} needs --guest")
     lines = [l for l in open(args.trace).read().split("\n")[1:]]
     if args.upto:
         lines = lines[:args.upto - 1]

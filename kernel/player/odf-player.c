@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * odf-player [--odf] [--no-thp] TRACE > observations.jsonl
+ * odf-player [--use-odf=0|1|2 | --odf] [--no-thp] TRACE > observations.jsonl
  *
  * The coordinator (this process, not part of the trace) parses the trace, creates trace pid 1 as a forked worker and
  * sends it, and every later process, one op at a time over pipes, waiting for each op's report before sending the
@@ -27,7 +27,7 @@ static uint8_t *g_live;
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: odf-player [--odf] [--no-thp] TRACE > observations.jsonl\n");
+	fprintf(stderr, "usage: odf-player [--use-odf=0|1|2 | --odf] [--no-thp] TRACE > observations.jsonl\n");
 	exit(2);
 }
 
@@ -53,15 +53,23 @@ static int read_use_odf(void)
 	if (read(fd, b, sizeof(b) - 1) <= 0)
 		b[0] = '?';
 	close(fd);
-	return b[0] == '1' ? 1 : b[0] == '0' ? 0 : -1;
+	return b[0] >= '0' && b[0] <= '2' ? b[0] - '0' : -1;
 }
 
-static void set_odf(int on)
+/* 0: classic fork, 1: ODF (patch-set rule), 2: ODF with the EuroSys'21 sharing rule (kernel patch 0016). */
+static void set_odf(int mode)
 {
-	if (!on) {
-		/* Classic: make sure an inherited use_odf=1 does not leak in. */
-		if (read_use_odf() == 1 && use_odf_file("0"))
+	if (!mode) {
+		/* Classic: make sure an inherited use_odf=1 or 2 does not leak in. */
+		if (read_use_odf() > 0 && use_odf_file("0"))
 			die("cannot clear /proc/self/use_odf: %s", strerror(errno));
+		return;
+	}
+	if (mode == 2) {
+		if (use_odf_file("2"))
+			die("--use-odf=2: this kernel does not support it (/proc/self/use_odf: %s)", strerror(errno));
+		if (read_use_odf() != 2)
+			die("--use-odf=2: /proc/self/use_odf does not read 2 after writing 2");
 		return;
 	}
 	if (prctl(65, 0, 0, 0, 0)) {
@@ -71,8 +79,8 @@ static void set_odf(int on)
 			die("--odf: this kernel does not support ODF (prctl(65): %s; /proc/self/use_odf: %s)",
 			    strerror(e), strerror(errno));
 	}
-	if (read_use_odf() == 0)
-		die("--odf: prctl(65) succeeded but /proc/self/use_odf reads 0");
+	if (read_use_odf() != 1)
+		die("--odf: prctl(65) succeeded but /proc/self/use_odf does not read 1");
 }
 
 /*
@@ -247,6 +255,9 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--odf"))
 			odf = 1;
+		else if (!strncmp(argv[i], "--use-odf=", 10) && argv[i][10] >= '0' && argv[i][10] <= '2' &&
+			 !argv[i][11])
+			odf = argv[i][10] - '0';
 		else if (!strcmp(argv[i], "--no-thp"))
 			g_no_thp = 1;
 		else if (argv[i][0] == '-' || path)
@@ -269,6 +280,8 @@ int main(int argc, char **argv)
 	own_memory_init();
 	reloc_init(&g_trace, g_own_slots);
 	set_odf(odf);
+	/* After the last malloc of the coordinator (see heap_init()). */
+	heap_init(odf == 2);
 	signal(SIGCHLD, SIG_IGN);	/* workers are reaped automatically */
 	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 	pid1 = fork();

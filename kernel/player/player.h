@@ -89,6 +89,9 @@ void worker_main(int self) __attribute__((noreturn));
 void self_touch(void);
 void read_status(long *vmpte_kb, long *rss_anon_kb);
 void own_memory_init(void);
+/* In the coordinator after its last malloc: the kernel's heap follows the emulated one if prctl(PR_SET_MM) works
+ * (required: or exit 1). */
+void heap_init(int required);
 extern long g_base_pte, g_base_rss;
 
 /* out.c: tiny JSON-lines formatting without malloc. */

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -34,6 +35,60 @@ static int g_self;
 /* Per-process heap emulation of brk (inherited over fork, reset by exec). */
 static int g_has_heap;
 static uint64_t g_heap_start, g_heap_end;
+
+/*
+ * The kernel's idea of the heap (mm->start_brk, mm->brk), which use_odf=2 keeps unshared, follows the emulated
+ * heap: after every brk op and exec the worker sets it with prctl(PR_SET_MM) to the relocated [start, break), or,
+ * while the trace heap is empty or unset, to the empty heap [own break, own break) (the kernel counts a heap only if
+ * brk > start_brk). Inherited over fork with the mm. glibc's malloc must not grow its heap with brk() while the
+ * trace heap is set (the kernel would answer with the trace's break, which glibc takes for success): the workers
+ * never allocate (out.c); the coordinator sets the empty heap after its last malloc.
+ */
+static int g_kheap;			/* PR_SET_MM works: the kernel follows the emulated heap */
+static uint64_t g_kbrk, g_own_brk;	/* the kernel's current mm->brk; the player's own break */
+
+/* Sets mm->start_brk and mm->brk in an order that keeps start_brk <= brk after each call (prctl_set_mm()
+ * validates every intermediate state). */
+static int set_kernel_heap(uint64_t start, uint64_t end)
+{
+	int r;
+
+	if (start <= g_kbrk)
+		r = prctl(PR_SET_MM, PR_SET_MM_START_BRK, start, 0, 0) || prctl(PR_SET_MM, PR_SET_MM_BRK, end, 0, 0);
+	else
+		r = prctl(PR_SET_MM, PR_SET_MM_BRK, end, 0, 0) || prctl(PR_SET_MM, PR_SET_MM_START_BRK, start, 0, 0);
+	if (r)
+		return -1;
+	g_kbrk = end;
+	return 0;
+}
+
+void heap_init(int required)
+{
+	g_own_brk = g_kbrk = (uint64_t)syscall(SYS_brk, 0);
+	if (!set_kernel_heap(g_own_brk, g_own_brk)) {
+		g_kheap = 1;
+		return;
+	}
+	if (required)
+		die("--use-odf=2 needs prctl(PR_SET_MM) (CAP_SYS_RESOURCE) to tell the kernel the trace's heap: %s",
+		    strerror(errno));
+}
+
+static void tell_heap(const struct op *op)
+{
+	uint64_t start = g_own_brk, end = g_own_brk;
+
+	if (!g_kheap)
+		return;
+	if (g_has_heap && g_heap_end > g_heap_start) {
+		start = reloc(g_heap_start);
+		end = reloc(g_heap_end - PAGE_SZ) + PAGE_SZ;
+	}
+	if (set_kernel_heap(start, end))
+		die("line %u: prctl(PR_SET_MM) of the heap [%#llx, %#llx): %s", op->line, (unsigned long long)start,
+		    (unsigned long long)end, strerror(errno));
+}
 
 static void on_segv(int sig, siginfo_t *si, void *uc)
 {
@@ -154,14 +209,19 @@ static void do_brk(const struct op *op)
 	if (!g_has_heap) {
 		g_has_heap = 1;
 		g_heap_start = g_heap_end = op->a;
+		tell_heap(op);
 		return;
 	}
 	if (op->a > g_heap_end) {
 		uint64_t r = reloc(g_heap_end), len = op->a - g_heap_end;
 
-		if (mmap((void *)r, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) ==
-		    MAP_FAILED)
-			warn_op(op, "brk (mmap)");
+		/* A growth onto another mapping is refused and leaves the break (docs/SEMANTICS.md, as the model). */
+		if (mmap((void *)r, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1,
+			 0) == MAP_FAILED) {
+			if (errno != EEXIST)
+				warn_op(op, "brk (mmap)");
+			return;
+		}
 		thp_off(op, r, len);
 		g_heap_end = op->a;
 	} else if (op->a < g_heap_end && op->a >= g_heap_start) {
@@ -169,6 +229,7 @@ static void do_brk(const struct op *op)
 			warn_op(op, "brk (munmap)");
 		g_heap_end = op->a;
 	}
+	tell_heap(op);
 }
 
 static void emit_op(const struct op *op, long flt)
@@ -380,6 +441,7 @@ static void run_op(const struct op *op)
 		refs_drop_all();
 		reloc_for_each_run(unmap_run);
 		g_has_heap = 0;
+		tell_heap(op);
 		break;
 	case OP_EXIT:
 		emit_mem("exit", op, op->pid);
