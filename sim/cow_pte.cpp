@@ -18,7 +18,7 @@ bool Kernel::cow_pte_eligible(const Mm& src, const Vma& vma, const Pte& pmd, std
     const std::uint64_t hi = lo + kPmdSize;
     if (cfg_.mode == ForkMode::OdfPaper) {
         // EuroSys'21: one private anonymous VMA, not the heap, covers the whole 2 MiB.
-        return !vma.shared && !vma.heap && vma.start <= lo && vma.end >= hi;
+        return !vma.shared && !src.is_heap(vma) && vma.start <= lo && vma.end >= hi;
     }
     // Patch-set version: every VMA overlapping the table is private anonymous.
     auto it = src.vmas.upper_bound(lo);

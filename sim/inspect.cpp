@@ -26,7 +26,7 @@ std::string describe_mm(const Kernel& k, const Mm& mm) {
         s += fmt::format("  vma {:#014x}-{:#014x} {:<4} {:<7} pgoff {:#x}{}{}\n", v.start, v.end, prot_str(v.prot),
                          v.shared ? "shared" : "private", v.pgoff,
                          v.anon_vma != 0 ? fmt::format(" anon_vma {}{}", v.anon_vma, v.anon_inherited ? "*" : "") : "",
-                         v.heap ? " [heap]" : "");
+                         mm.is_heap(v) ? " [heap]" : "");
     }
     const PhysMem& pm = k.phys();
     const Table& pgd = pm.table(mm.pgd);

@@ -13,7 +13,7 @@ constexpr std::string_view kModeNames[kForkModeCount] = {"classic", "odf", "odf-
 // created or changed; is_mergeable_anon_vma() lets a region without an anon_vma join a neighbour only if the
 // neighbour's anon_vma chain is singular (not inherited over fork).
 bool can_merge(const Vma& a, const Vma& b, const Vma& n, const Vma& r) {
-    if (a.prot != b.prot || a.shared != b.shared || a.heap != b.heap || a.pgoff + a.pages() != b.pgoff) {
+    if (a.prot != b.prot || a.shared != b.shared || a.pgoff + a.pages() != b.pgoff) {
         return false;
     }
     if (a.shared) {
@@ -493,7 +493,8 @@ bool Kernel::mremap(std::uint32_t pid, std::uint64_t old_addr, std::uint64_t old
 }
 
 // brk(): the heap is [heap_start, brk) rounded up to pages; a break below the start, or a growth onto another
-// mapping, is refused and leaves the break where it is.
+// mapping, is refused and leaves the break where it is. Growing adds an ordinary private rw VMA that merges with its
+// neighbours (Mm::is_heap() tells the heap by its range).
 bool Kernel::brk(std::uint32_t pid, std::uint64_t addr) {
     Mm& m = *mm(pid);
     acct_ = &m.stats;
@@ -520,7 +521,6 @@ bool Kernel::brk(std::uint32_t pid, std::uint64_t addr) {
         v.start = old_top;
         v.end = new_top;
         v.prot = 3;
-        v.heap = true;
         v.pgoff = old_top >> kPageShift;
         insert_vma(m, v);
     } else if (new_top < old_top) {

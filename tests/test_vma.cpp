@@ -68,7 +68,7 @@ SCENARIO("brk_grows_and_shrinks_the_heap_and_refuses_to_go_below_its_start", "[v
     Run r(ForkMode::Classic);
     r("1 brk 0x10000000\n1 brk 0x10005000\n1 w 0x10000000 0x5000\n");
     CHECK(r.mm(1).vmas.size() == 1);
-    CHECK(r.mm(1).vmas.begin()->second.heap);
+    CHECK(r.mm(1).is_heap(r.mm(1).vmas.begin()->second));
     r("1 brk 0x10002000\n1 r 0x10004000\n");
     CHECK(r.stats(1).segv == 1);
     r("1 brk 0x0f000000\n");

@@ -27,7 +27,6 @@ struct Vma {
     std::uint64_t end = 0;
     std::uint8_t prot = 0;       // PROT_READ 1, PROT_WRITE 2, PROT_EXEC 4
     bool shared = false;         // anonymous shared (shmem); otherwise anonymous private
-    bool heap = false;           // the brk heap
     std::uint32_t anon_vma = 0;  // 0: none yet (no anonymous fault taken)
     bool anon_inherited = false; // the anon_vma chain came from fork (not list_is_singular): blocks some merges
     std::uint32_t shmem = 0;     // shared: the shmem object
@@ -71,6 +70,13 @@ struct Mm {
     // The VMA containing addr, or nullptr.
     [[nodiscard]] Vma* find_vma(std::uint64_t addr);
     [[nodiscard]] const Vma* find_vma(std::uint64_t addr) const;
+    // Whether v is the heap. As in 6.1 a VMA carries no heap mark (brk's VMA is an ordinary anonymous VMA that merges
+    // with its neighbours): the heap is whatever VMA overlaps [heap_start, round_up(brk)) while brk > heap_start
+    // (kernel patch 0016's rule for use_odf=2; traces/difftest/repro-paper-heap-*.trace).
+    [[nodiscard]] bool is_heap(const Vma& v) const {
+        const std::uint64_t top = (brk + kPageSize - 1) & ~(kPageSize - 1);
+        return has_heap && brk > heap_start && v.start < top && v.end > heap_start;
+    }
 };
 
 } // namespace odf
