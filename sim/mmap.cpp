@@ -364,23 +364,28 @@ bool Kernel::mprotect(std::uint32_t pid, std::uint64_t addr, std::uint64_t len, 
     if (upto == addr) {
         return false;
     }
-    split_vma(m, addr);
-    split_vma(m, upto);
-    // mprotect_fixup() per VMA in address order: every VMA's tables are broken (change_protection), but only a
-    // VMA whose protection changes is merged with its neighbours (6.1 returns early for unchanged flags).
+    // mprotect_fixup() per VMA in address order, on the part of it in [addr, upto): the shared tables of that part
+    // are broken (the patch's break_cow_pte_range()), then 6.1 returns early for unchanged flags: no split, no PTE
+    // change, no merge (traces/difftest/repro-mprotect-unchanged-split.trace). A VMA whose protection changes is
+    // split to the part, changed (change_protection) and merged with its neighbours.
     for (std::uint64_t at = addr; at < upto;) {
-        auto it = m.vmas.find(at);
-        if (it == m.vmas.end()) {
+        Vma* v = m.find_vma(at);
+        if (v == nullptr) {
             break;
         }
-        const bool changed = it->second.prot != prot;
-        const std::uint64_t vend = it->second.end;
-        it->second.prot = prot;
-        change_protection(m, it->second, it->second.start, it->second.end);
-        if (changed) {
-            vma_merge_region(m, at);
+        const std::uint64_t hi = std::min(upto, v->end);
+        if (v->prot == prot) {
+            break_cow_pte_range(m, at, hi);
+            at = hi;
+            continue;
         }
-        at = vend;
+        split_vma(m, at);
+        split_vma(m, hi);
+        auto it = m.vmas.find(at);
+        it->second.prot = prot;
+        change_protection(m, it->second, at, hi);
+        vma_merge_region(m, at);
+        at = hi;
     }
     flush_tlb_range(m, addr, upto);
     return complete;
