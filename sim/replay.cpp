@@ -18,63 +18,30 @@ namespace {
 class Tee final : public Observer {
   public:
     Tee(Observer* log, std::vector<MarkRow>* marks, const trace::Trace& t, const CostModel& m)
-        : log_(log), marks_(marks), t_(t), m_(m) {}
-    void on_op(const trace::Op& op, std::uint64_t minflt) override {
-        if (log_ != nullptr) {
-            log_->on_op(op, minflt);
-        }
-    }
+        : log_(log != nullptr ? log : &none_), marks_(marks), t_(t), m_(m) {}
+    void on_op(const trace::Op& op, std::uint64_t minflt) override { log_->on_op(op, minflt); }
     void on_read(const trace::Op& op, std::uint64_t hash, std::uint64_t pages) override {
-        if (log_ != nullptr) {
-            log_->on_read(op, hash, pages);
-        }
+        log_->on_read(op, hash, pages);
     }
-    void on_segv(const trace::Op& op, std::uint64_t addr) override {
-        if (log_ != nullptr) {
-            log_->on_segv(op, addr);
-        }
-    }
-    void on_sigbus(const trace::Op& op, std::uint64_t addr) override {
-        if (log_ != nullptr) {
-            log_->on_sigbus(op, addr);
-        }
-    }
-    void on_pinfail(const trace::Op& op, std::uint64_t addr) override {
-        if (log_ != nullptr) {
-            log_->on_pinfail(op, addr);
-        }
-    }
-    void on_reffail(const trace::Op& op, std::uint64_t addr) override {
-        if (log_ != nullptr) {
-            log_->on_reffail(op, addr);
-        }
-    }
+    void on_segv(const trace::Op& op, std::uint64_t addr) override { log_->on_segv(op, addr); }
+    void on_sigbus(const trace::Op& op, std::uint64_t addr) override { log_->on_sigbus(op, addr); }
+    void on_pinfail(const trace::Op& op, std::uint64_t addr) override { log_->on_pinfail(op, addr); }
+    void on_reffail(const trace::Op& op, std::uint64_t addr) override { log_->on_reffail(op, addr); }
     void on_readref(const trace::Op& op, std::uint64_t hash, std::uint64_t pages) override {
-        if (log_ != nullptr) {
-            log_->on_readref(op, hash, pages);
-        }
+        log_->on_readref(op, hash, pages);
     }
-    void on_noref(const trace::Op& op, std::uint64_t addr) override {
-        if (log_ != nullptr) {
-            log_->on_noref(op, addr);
-        }
-    }
+    void on_noref(const trace::Op& op, std::uint64_t addr) override { log_->on_noref(op, addr); }
     void on_mark(const trace::Op& op, std::uint32_t pid, const Mm& mm) override {
-        if (log_ != nullptr) {
-            log_->on_mark(op, pid, mm);
-        }
+        log_->on_mark(op, pid, mm);
         if (marks_ != nullptr) {
             marks_->push_back(MarkRow{op.label < t_.labels.size() ? t_.labels[op.label] : std::string(), op.line, pid,
                                       mm.pgtables_bytes / 1024, mm.rss_anon * 4, mm.stats.minflt, mm.stats.cycles(m_)});
         }
     }
-    void on_exit(const trace::Op& op, const Mm& mm) override {
-        if (log_ != nullptr) {
-            log_->on_exit(op, mm);
-        }
-    }
+    void on_exit(const trace::Op& op, const Mm& mm) override { log_->on_exit(op, mm); }
 
   private:
+    Observer none_; // the observer's no-op defaults, when there is no log
     Observer* log_;
     std::vector<MarkRow>* marks_;
     const trace::Trace& t_;
