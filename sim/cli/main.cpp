@@ -1,6 +1,7 @@
 // odf-sim: replay traces under classic fork and the ODF variants side by side; generate, convert and check traces.
 #include "odf/inspect.hpp"
 #include "odf/replay.hpp"
+#include "odf/sweep_cli.hpp"
 #include "odf/trace/commands.hpp"
 #include "odf/trace/io.hpp"
 
@@ -178,6 +179,7 @@ int main(int argc, char** argv) {
     inspect->add_option("--mode", inspect_mode, "fork mode")->capture_default_str();
 
     odf::trace::add_trace_commands(app);
+    odf::sweep::add_sweep_commands(app);
 
     try {
         app.parse(argc, argv);
