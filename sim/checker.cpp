@@ -147,6 +147,15 @@ std::string InvariantChecker::check(const Kernel& k) {
             if (!found) {
                 fail(fmt::format("PTE table {}: owner mm {} does not map it", tpfn, t.tag));
             }
+        } else {
+            // An owner that leaves a table others still map passes the charge on (Kernel::cow_pte_pass_on).
+            for (const auto& [mm, rw] : users) {
+                if (!rw) {
+                    fail(fmt::format("PTE table {}: shared by {} PMD entries but charged to nobody", tpfn,
+                                     users.size()));
+                    break;
+                }
+            }
         }
         std::int64_t anon = 0;
         std::int64_t shm = 0;

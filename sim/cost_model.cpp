@@ -11,7 +11,7 @@ constexpr std::string_view kNames[kCostCount] = {
     "fault_entry", "syscall_entry", "fork_base",     "vma_copy",       "pte_copy",   "pte_zap",       "page_ref_update",
     "pmd_share",   "table_alloc",   "table_free",    "page_zero",      "page_copy",  "huge_zero",     "huge_copy",
     "page_alloc",  "page_free",     "walk_step_hit", "walk_step_miss", "tlb_l2_hit", "tlb_flush_all", "tlb_flush_page",
-    "ipi",         "mem_access",    "pte_wrprotect", "pte_scan",       "page_check",
+    "ipi",         "mem_access",    "pte_wrprotect", "pte_scan",       "page_check", "owner_search",
 };
 
 struct Default {
@@ -62,6 +62,10 @@ constexpr Default kDefaults[] = {
     {Cost::PageCheck, 20,
      "PageAnonExclusive + page_count of a present anon page: one struct page cache line read, no atomic (an L2 "
      "hit ~15-20 cycles; page_ref_update's 115 cycles are two atomics on cold lines)"},
+    {Cost::OwnerSearch, 400,
+     "estimate, not measured: per other user of a shared table found by the kernel's rmap-style search when the "
+     "owner leaves it (one anon_vma interval-tree node and mm_find_pmd's four dependent loads in another mm's page "
+     "tables, ~100 cycles each when they miss the cache)"},
 };
 } // namespace
 

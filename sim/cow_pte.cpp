@@ -3,6 +3,9 @@
 // kTableExclusive flag marks a table that held a pinned page (COW_PTE_OWNER_EXCLUSIVE).
 #include "odf/kernel.hpp"
 
+#include <fmt/format.h>
+#include <stdexcept>
+
 namespace odf {
 
 // A PMD entry under ODF sharing: it points at a table and its RW bit is clear.
@@ -36,7 +39,10 @@ bool Kernel::cow_pte_eligible(const Mm& src, const Vma& vma, const Pte& pmd, std
 void Kernel::share_pte_table(Mm& dst, Mm& src, Pte& dst_pmd, Pte& src_pmd) {
     Frame& t = phys_.frame(src_pmd.pfn());
     if (t.tag == 0) {
-        if (!src_pmd.writable()) { // an ownerless shared table: the forking parent takes it and its charge
+        // An ownerless shared table: the forking parent takes it and its charge. The kernel's fallback for a table
+        // whose leaving owner found no other user (cow_pte_pass_on()); the model always finds one, and the
+        // invariant checker fails on a shared table charged to nobody.
+        if (!src_pmd.writable()) {
             src.pgtables_bytes += static_cast<std::int64_t>(kPageSize);
             if (cfg_.mode != ForkMode::CowPteV3) {
                 src.rss_anon += anon_pages_in(src_pmd.pfn());
@@ -97,6 +103,7 @@ void Kernel::break_cow_pte(Mm& mm, Pte& pmd, std::uint64_t addr) {
         return;
     }
     const Pfn copy = phys_.alloc_table(FrameKind::PteTable); // throws OutOfMemory before anything changed
+    cow_pte_pass_on(mm, shared, addr);                       // the owner copies: its charge moves to the copy
     phys_.frame(copy).refcount = 1;
     charge(Cost::TableAlloc);
     Table& src = phys_.table(shared);
@@ -127,15 +134,8 @@ void Kernel::break_cow_pte(Mm& mm, Pte& pmd, std::uint64_t addr) {
         }
     }
     --t.refcount;
-    if (t.tag == mm.id) {
-        t.tag = 0; // the owner keeps its charge, now for its copy (which may hold fewer pages)
-        if (!v3) {
-            mm.rss_anon += anon - anon_pages_in(shared);
-        }
-    } else {
-        mm.pgtables_bytes += static_cast<std::int64_t>(kPageSize);
-        mm.rss_anon += anon;
-    }
+    mm.pgtables_bytes += static_cast<std::int64_t>(kPageSize); // the shared table's owner is another user now
+    mm.rss_anon += anon;
     pmd = Pte::table(copy);
     ++acct_->tables_copied;
     ++acct_->faults[static_cast<int>(FaultKind::CowPteCopy)];
@@ -168,11 +168,49 @@ void Kernel::cow_pte_reuse_scan(Pfn table) {
     }
 }
 
+// The owner mm leaves a table that other processes still map (a drop, or a break that copies): the charge for the
+// table (VmPTE) and its pages (RssAnon) goes to the oldest of them, the lowest mm id. The kernel patch finds them
+// by an rmap-style walk of the table's root anon_vma and takes the lowest mm->cow_pte_seq, the same order
+// (docs/SEMANTICS.md, "Owner"). A table shared by several processes is therefore never charged to nobody.
+void Kernel::cow_pte_pass_on(Mm& mm, Pfn table, std::uint64_t addr) {
+    Frame& t = phys_.frame(table);
+    if (t.tag != mm.id || t.refcount < 2) {
+        return;
+    }
+    const std::uint64_t base = addr & ~(kPmdSize - 1);
+    Mm* heir = nullptr;
+    for (auto& [pid, other] : procs_) {
+        if (other.get() == &mm || (heir != nullptr && other->id > heir->id)) {
+            continue;
+        }
+        const Pte* pmd = pmd_offset(*other, base, false);
+        if (pmd != nullptr && is_cow_pte(*pmd) && pmd->pfn() == table) {
+            heir = other.get();
+        }
+    }
+    for (std::int32_t i = 1; i < t.refcount; ++i) {
+        charge(Cost::OwnerSearch);
+    }
+    if (heir == nullptr) { // cannot happen: refcount counts the PMD entries that map the table
+        throw std::logic_error(fmt::format("PTE table {}: refcount {} but no other user", table.value, t.refcount));
+    }
+    mm.pgtables_bytes -= static_cast<std::int64_t>(kPageSize);
+    heir->pgtables_bytes += static_cast<std::int64_t>(kPageSize);
+    if (cfg_.mode != ForkMode::CowPteV3) { // cow-pte-v3 charges every user for the pages at fork
+        const std::int64_t anon = anon_pages_in(table);
+        mm.rss_anon -= anon;
+        heir->rss_anon += anon;
+    }
+    t.tag = heir->id;
+    ++acct_->owner_passes;
+}
+
 // Drop mm's reference to a shared table without touching its entries (whole-table unmap, exit, exec).
-void Kernel::drop_cow_pte(Mm& mm, Pte& pmd) {
+void Kernel::drop_cow_pte(Mm& mm, Pte& pmd, std::uint64_t addr) {
     const Pfn table = pmd.pfn();
     Frame& t = phys_.frame(table);
     const bool v3 = cfg_.mode == ForkMode::CowPteV3;
+    cow_pte_pass_on(mm, table, addr);
     if (t.tag == mm.id) {
         mm.pgtables_bytes -= static_cast<std::int64_t>(kPageSize);
         if (!v3) {
@@ -214,7 +252,7 @@ void Kernel::unmap_cow_pte_range(Mm& mm, std::uint64_t start, std::uint64_t end)
         }
         const std::uint64_t lo = a & ~(kPmdSize - 1);
         if (lo >= start && lo + kPmdSize <= end) {
-            drop_cow_pte(mm, *pmd);
+            drop_cow_pte(mm, *pmd, a);
         } else {
             break_cow_pte(mm, *pmd, a);
         }

@@ -118,7 +118,7 @@ void Kernel::free_pgtables(Mm& mm, std::uint64_t start, std::uint64_t end) {
                     continue;
                 }
                 if (is_cow_pte(pmd)) {
-                    drop_cow_pte(mm, pmd);
+                    drop_cow_pte(mm, pmd, m);
                     continue;
                 }
                 free_table(mm, pmd.pfn(), true);

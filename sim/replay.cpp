@@ -120,6 +120,8 @@ std::vector<Row> rows(const std::vector<ModeResult>& r, const CostModel& m) {
         "shared tables copied on demand", [](const ModeResult& x) { return x.totals.tables_copied; }, false);
     add(
         "shared tables reused", [](const ModeResult& x) { return x.totals.tables_reused; }, false);
+    add(
+        "table charges passed on", [](const ModeResult& x) { return x.totals.owner_passes; }, false);
     add("data pages copied", [](const ModeResult& x) { return x.totals.pages_copied; });
     add(
         "page accesses", [](const ModeResult& x) { return x.totals.accesses; }, false);
@@ -293,6 +295,7 @@ std::string format_json(const std::string& title, const std::vector<ModeResult>&
         mj["tables_copied_at_fork"] = x.totals.tables_copied_fork;
         mj["tables_copied_on_demand"] = x.totals.tables_copied;
         mj["tables_reused"] = x.totals.tables_reused;
+        mj["owner_passes"] = x.totals.owner_passes;
         mj["pages_copied"] = x.totals.pages_copied;
         mj["accesses"] = x.totals.accesses;
         mj["tlb"] = {{"l1_hits", x.totals.tlb_l1_hits},

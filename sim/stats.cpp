@@ -42,6 +42,7 @@ Counters& Counters::operator+=(const Counters& o) {
     tables_copied_fork += o.tables_copied_fork;
     tables_copied += o.tables_copied;
     tables_reused += o.tables_reused;
+    owner_passes += o.owner_passes;
     pages_copied += o.pages_copied;
     tlb_l1_hits += o.tlb_l1_hits;
     tlb_l2_hits += o.tlb_l2_hits;

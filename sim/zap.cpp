@@ -42,7 +42,7 @@ void Kernel::zap_pmd_range(Mm& mm, const Vma& vma, Pte& pud, std::uint64_t addr,
             }
         } else if (is_cow_pte(pmd)) {
             if (kind == ZapKind::Exit || (kind == ZapKind::Unmap && whole)) {
-                drop_cow_pte(mm, pmd);
+                drop_cow_pte(mm, pmd, addr);
             } else {
                 break_cow_pte(mm, pmd, addr);
                 zap_pte_range(mm, pmd, addr, next);

@@ -38,8 +38,9 @@ enum class Cost : std::uint8_t {
                    // of already write-protected memory skips it)
     PteScan,       // ODF: one entry read by the scan of a reused shared table (the GUP fix, docs/SEMANTICS.md)
     PageCheck,     // ODF: that scan's look at a present anon page (PageAnonExclusive, page_count)
+    OwnerSearch,   // ODF: per other user of a table examined when its owner leaves it and passes the charge on
 };
-inline constexpr int kCostCount = 26;
+inline constexpr int kCostCount = 27;
 
 [[nodiscard]] std::string_view cost_name(Cost c);
 

@@ -138,7 +138,8 @@ class Kernel {
     [[nodiscard]] bool cow_pte_eligible(const Mm& src, const Vma& vma, const Pte& pmd, std::uint64_t addr) const;
     void share_pte_table(Mm& dst, Mm& src, Pte& dst_pmd, Pte& src_pmd);
     void break_cow_pte(Mm& mm, Pte& pmd, std::uint64_t addr);
-    void drop_cow_pte(Mm& mm, Pte& pmd);
+    void drop_cow_pte(Mm& mm, Pte& pmd, std::uint64_t addr);
+    void cow_pte_pass_on(Mm& mm, Pfn table, std::uint64_t addr);
     void break_cow_pte_range(Mm& mm, std::uint64_t start, std::uint64_t end);
     void cow_pte_reuse_scan(Pfn table);
     void unmap_cow_pte_range(Mm& mm, std::uint64_t start, std::uint64_t end);

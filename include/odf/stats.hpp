@@ -46,6 +46,7 @@ struct Counters {
     std::uint64_t tables_copied_fork = 0; // PTE tables filled by copy_pte_range at fork
     std::uint64_t tables_copied = 0;      // ODF: shared tables copied when broken
     std::uint64_t tables_reused = 0;      // ODF: shared tables taken over with refcount 1
+    std::uint64_t owner_passes = 0;       // ODF: an owner left a table others still map; the charge passed on
     std::uint64_t pages_copied = 0;       // 4 KiB data copies (COW, pinned pages at fork); huge copies count 512
     std::uint64_t tlb_l1_hits = 0;
     std::uint64_t tlb_l2_hits = 0;

@@ -327,13 +327,15 @@ static void t_owner_copy_then_reuse(void)
 	sync_init();
 	pid = fork();
 	if (pid == 0) {
-		vmpte();
+		snap(&s);
 		tell(c2p);
 		await(p2c); /* parent wrote page 3 of table 0 */
+		/* the owner copied: the charge for the shared table passed */
+		EXPECT_DELTA(s, 0, 4, 2048);
 		CHECK(W(a, 3) == tag(1, 3), "child must not see parent write");
 		snap(&s);
 		W(a, 4) = 0xc4; /* table 0 has one user left: reuse */
-		EXPECT_DELTA(s, 1, 4, 2048);
+		EXPECT_DELTA(s, 1, 0, 0);
 		CHECK(mismatches(a, 5, 2 * PPT - 5, 1) == 0, "child data");
 		_exit(failed_checks != 0);
 	}
@@ -344,6 +346,73 @@ static void t_owner_copy_then_reuse(void)
 	tell(p2c);
 	CHECK(wait_ok(pid), "child");
 	CHECK(W(a, 4) == tag(1, 4), "parent must not see child write");
+}
+
+/*
+ * An owner that leaves a table other processes still map passes the charge
+ * for it (VmPTE) and its pages (RssAnon) to the oldest of them (patch 17):
+ * by copying (a write), by unmapping the table, by exiting.
+ */
+static void t_owner_leaves(void)
+{
+	int to_a[2], from_a[2], to_b[2], from_b[2];
+	char *a = map_tables(2);
+	pid_t pa, pb;
+	struct snap s;
+
+	fill(a, 2 * PPT, 1);
+	enable_odf();
+	if (pipe(to_a) || pipe(from_a) || pipe(to_b) || pipe(from_b))
+		abort();
+	pa = fork();
+	if (pa == 0) {
+		snap(&s);
+		tell(from_a);
+		await(to_a); /* the parent copied table 0 */
+		EXPECT_DELTA(s, 0, 4, 2048);
+		tell(from_a);
+		await(to_a); /* the parent unmapped table 1 */
+		EXPECT_DELTA(s, 0, 8, 4096);
+		CHECK(mismatches(a, 0, 2 * PPT, 1) == 0, "A data");
+		tell(from_a);
+		await(to_a);
+		_exit(failed_checks != 0); /* B takes both */
+	}
+	pb = fork();
+	if (pb == 0) {
+		snap(&s);
+		tell(from_b);
+		await(to_b); /* A is older: it took both tables */
+		EXPECT_DELTA(s, 0, 0, 0);
+		tell(from_b);
+		await(to_b); /* A exited */
+		EXPECT_DELTA(s, 0, 8, 4096);
+		snap(&s);
+		W(a, 1) = 0xb1; /* the last user reuses table 0 */
+		EXPECT_DELTA(s, 1, 0, 0);
+		CHECK(mismatches(a, 2, 2 * PPT - 2, 1) == 0, "B data");
+		_exit(failed_checks != 0);
+	}
+	await(from_a);
+	await(from_b);
+	snap(&s);
+	W(a, 0) = tag(2, 0); /* the owner copies table 0, keeps its charge */
+	EXPECT_DELTA(s, 1, 0, 0);
+	tell(to_a);
+	await(from_a);
+	snap(&s);
+	munmap(a + TABLE, TABLE);
+	CHECK(rssanon() - s.rss == -2048, "RssAnon %+ld kB, want -2048",
+	      rssanon() - s.rss);
+	tell(to_a);
+	await(from_a);
+	tell(to_b);
+	await(from_b);
+	tell(to_a);
+	CHECK(wait_ok(pa), "A");
+	tell(to_b);
+	CHECK(wait_ok(pb), "B");
+	CHECK(W(a, 1) == tag(1, 1), "parent must not see B's write");
 }
 
 /* A read of a none PTE in a shared table installs the zero page: break. */
@@ -434,14 +503,16 @@ static void t_munmap(void)
 		snap(&s);
 		CHECK(munmap(a + PPT * PAGE, TABLE) == 0, "munmap table");
 		EXPECT_DELTA(s, 0, 0, 0);
+		snap(&s);
 		tell(c2p);
-		await(p2c); /* the parent (owner) unmapped table 2 */
+		await(p2c); /* the owner unmapped table 2: its charge passed */
+		EXPECT_DELTA(s, 0, 4, 2048);
 		snap(&s);
 		CHECK(mismatches(a, 2 * PPT, PPT, 1) == 0, "table 2 data");
 		EXPECT_DELTA(s, 0, 0, 0);
 		snap(&s);
-		W(a, 2 * PPT) = 5; /* last user: reuse and take the charge */
-		EXPECT_DELTA(s, 1, 4, 2048);
+		W(a, 2 * PPT) = 5; /* last user: reuse, charged already */
+		EXPECT_DELTA(s, 1, 0, 0);
 		_exit(failed_checks != 0);
 	}
 	await(c2p);
@@ -839,17 +910,21 @@ static void vmsplice_parent(int before_fork)
 		CHECK(splice_ref(pfd, a + 5 * PAGE) == 0, "vmsplice");
 	pid = fork();
 	if (pid == 0) {
+		snap(&s);
+		tell(c2p);
 		await(p2c);
-		vmpte();
+		/* the owner unmapped the table: its charge passed */
+		EXPECT_DELTA(s, 0, 4, 2048);
 		snap(&s);
 		W(a, 5) = tag(3, 5);
-		/* reuse (now charged) and the COW copy in one fault */
-		EXPECT_DELTA(s, 1, 4, 2048);
+		/* reuse and the COW copy in one fault */
+		EXPECT_DELTA(s, 1, 0, 0);
 		CHECK(mismatches(a, 6, PPT - 6, 1) == 0, "child data");
 		_exit(failed_checks != 0);
 	}
 	if (!before_fork)
 		CHECK(splice_ref(pfd, a + 5 * PAGE) == 0, "vmsplice");
+	await(c2p);
 	munmap(a, TABLE);
 	tell(p2c);
 	CHECK(wait_ok(pid), "child");
@@ -1384,6 +1459,7 @@ static const struct test tests[] = {
 	{ "interface", t_interface },
 	{ "fork_read_write", t_fork_read_write },
 	{ "owner_copy_then_reuse", t_owner_copy_then_reuse },
+	{ "owner_leaves", t_owner_leaves },
 	{ "zero_page_read", t_zero_page_read },
 	{ "mprotect", t_mprotect },
 	{ "madvise_dontneed", t_madvise_dontneed },
