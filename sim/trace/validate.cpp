@@ -46,6 +46,24 @@ std::string_view op_name(OpKind kind) {
         return "readref";
     case OpKind::Putref:
         return "putref";
+    case OpKind::Clone:
+        return "clone";
+    case OpKind::Texit:
+        return "texit";
+    case OpKind::Cpu:
+        return "cpu";
+    case OpKind::Run:
+        return "run";
+    case OpKind::Wait:
+        return "wait";
+    case OpKind::Vfork:
+        return "vfork";
+    case OpKind::Spawn:
+        return "spawn";
+    case OpKind::Begin:
+        return "begin";
+    case OpKind::End:
+        return "end";
     }
     return "?";
 }
