@@ -166,6 +166,10 @@ struct TaskStatus {
                                            const std::map<std::string, std::string>& active,
                                            const std::map<std::string, std::string>& submitted);
 
+// What `sweep run` runs: the tasks without a result that are not in the Slurm queue (Pending, Failed, Lost); with
+// only_failed, just Failed and Lost. Done, Queued and Running tasks are never run again.
+[[nodiscard]] std::vector<const Task*> select_tasks(const std::vector<TaskStatus>& st, bool only_failed);
+
 struct SubmitOptions {
     std::string odf_sim;                  // overrides spec.slurm.odf_sim; default: this executable
     std::string partition;                // overrides

@@ -291,13 +291,7 @@ void add_sweep_commands(CLI::App& app) {
                 }
                 const auto active = active_of(store, slurm);
                 const auto st = scan(spec, store, active, slurm_submitted(store));
-                std::vector<const Task*> todo;
-                for (const auto& s : st) {
-                    const bool failed = s.state == State::Failed || s.state == State::Lost;
-                    if (failed || (!o->only_failed && s.state == State::Pending)) {
-                        todo.push_back(s.task);
-                    }
-                }
+                const std::vector<const Task*> todo = select_tasks(st, o->only_failed);
                 std::cerr << fmt::format("sweep {}: {}; {} to run{} in {}\n", spec.name,
                                          count(st).text(spec.tasks.size()), todo.size(),
                                          o->only_failed ? " (only failed)" : "", store.dir());

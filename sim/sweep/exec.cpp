@@ -455,4 +455,15 @@ std::vector<TaskStatus> scan(const Spec& spec, const Store& store, const std::ma
     return out;
 }
 
+std::vector<const Task*> select_tasks(const std::vector<TaskStatus>& st, bool only_failed) {
+    std::vector<const Task*> out;
+    for (const auto& s : st) {
+        const bool failed = s.state == State::Failed || s.state == State::Lost;
+        if (failed || (!only_failed && s.state == State::Pending)) {
+            out.push_back(s.task);
+        }
+    }
+    return out;
+}
+
 } // namespace odf::sweep
