@@ -534,7 +534,10 @@ std::string Task::label() const {
     } else {
         in = "gen " + i["generator"].get<std::string>();
         for (const auto& [k, v] : i["params"].items()) {
-            in += " " + k + "=" + (v.is_string() ? v.get<std::string>() : v.dump());
+            in += " " + k + "=" +
+                  (v.is_string()         ? v.get<std::string>()
+                   : v.is_number_float() ? fmt::format("{}", v.get<double>())
+                                         : v.dump());
         }
     }
     return fmt::format("{} | {} | {}", in, key.at("mode").get<std::string>(),
