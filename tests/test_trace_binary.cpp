@@ -170,9 +170,9 @@ SCENARIO("trace_binary: corrupt binary input throws TraceError", "[trace][binary
             CHECK_THROWS_WITH(from_binary(bin + "x"), Catch::Contains("trailing bytes"));
         }
     }
-    GIVEN("an unsupported version") {
+    GIVEN("an unsupported version (1 and 2 are odf-trace v1 and v2)") {
         std::string b = bin;
-        b[8] = 2;
+        b[8] = 3;
         THEN("it is reported") {
             CHECK_THROWS_WITH(from_binary(b), Catch::Contains("unsupported binary version"));
         }

@@ -95,13 +95,35 @@ SCENARIO("trace_commands: gen, convert, check and import lackey write the traces
             CHECK(load_trace(dir + "/r.trace").ops == gen_random(r).ops);
         }
     }
+    GIVEN("gen random with v2 (--threads, --cpus), converted text -> binary+zstd -> text") {
+        run("gen random --seed 7 --ops 400 --threads 3 --cpus 2 -o " + dir + "/v.trace");
+        run("gen random --seed 7 --ops 400 --v2 -o " + dir + "/w.trace");
+        run("convert " + dir + "/v.trace -o " + dir + "/v.otb.zst --zstd");
+        run("convert " + dir + "/v.otb.zst --to text -o " + dir + "/v2.trace");
+        THEN("the options imply v2, and the conversions are lossless") {
+            RandomParams r;
+            r.seed = 7;
+            r.ops = 400;
+            r.v2 = true;
+            CHECK(load_trace(dir + "/w.trace").ops == gen_random(r).ops);
+            r.max_threads = 3;
+            r.cpus = 2;
+            const Trace t = gen_random(r);
+            CHECK(slurp(dir + "/v.trace") == write_text_string(t));
+            CHECK(slurp(dir + "/v2.trace") == slurp(dir + "/v.trace"));
+            CHECK(load_trace(dir + "/v.otb.zst").version == 2);
+            CHECK(slurp(dir + "/v.trace").rfind("# odf-trace v2\n", 0) == 0);
+            run("check " + dir + "/v.trace " + dir + "/v.otb.zst");
+        }
+    }
     GIVEN("import lackey of the sample log") {
         run("import lackey " + std::string(ODF_TEST_DATA_DIR) + "/lackey_sample.log -o " + dir + "/l.trace");
         THEN("the trace has the two mmaps and eight accesses") {
             CHECK(load_trace(dir + "/l.trace").ops.size() == 10);
         }
     }
-    for (const char* f : {"x.trace", "x.otb.zst", "y.trace", "s.otb", "f.trace", "u.trace", "r.trace", "l.trace"}) {
+    for (const char* f : {"x.trace", "x.otb.zst", "y.trace", "s.otb", "f.trace", "u.trace", "r.trace", "l.trace",
+                          "v.trace", "w.trace", "v.otb.zst", "v2.trace"}) {
         std::remove((dir + "/" + f).c_str());
     }
     rmdir(dir.c_str());

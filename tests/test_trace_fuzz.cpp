@@ -13,7 +13,7 @@ using namespace odf::trace;
 namespace {
 
 std::string mutate(std::string s, std::mt19937_64& rng) {
-    const char* alphabet = " \n#0x123456789abcdefrwnoeshpi-\t\r,";
+    const char* alphabet = " \n#0x123456789abcdefrwnoeshpi-\t\r,.";
     auto nmut = 1 + rng() % 8;
     for (unsigned k = 0; k < nmut && !s.empty(); ++k) {
         std::size_t pos = rng() % s.size();
@@ -22,13 +22,13 @@ std::string mutate(std::string s, std::mt19937_64& rng) {
             s[pos] = static_cast<char>(rng() & 0xff);
             break;
         case 1: // flip to a plausible character
-            s[pos] = alphabet[rng() % 33];
+            s[pos] = alphabet[rng() % 34];
             break;
         case 2: // delete a run
             s.erase(pos, 1 + rng() % 16);
             break;
         case 3: // insert a plausible character
-            s.insert(pos, 1, alphabet[rng() % 33]);
+            s.insert(pos, 1, alphabet[rng() % 34]);
             break;
         case 4: { // duplicate a run elsewhere (e.g. a line: reused pids, repeated forks)
             std::size_t len = 1 + rng() % 40;
@@ -57,7 +57,7 @@ int try_load(const std::string& bytes) {
 
 } // namespace
 
-SCENARIO("trace_fuzz: 1000 byte-mutated traces either parse or throw TraceError", "[trace][fuzz]") {
+SCENARIO("trace_fuzz: 1000 byte-mutated traces (v1 and v2) either parse or throw TraceError", "[trace][fuzz]") {
     std::ifstream in(std::string(ODF_TEST_DATA_DIR) + "/trace_sample.trace");
     std::ostringstream os;
     os << in.rdbuf();
@@ -73,12 +73,23 @@ SCENARIO("trace_fuzz: 1000 byte-mutated traces either parse or throw TraceError"
     std::ostringstream zbin;
     save_trace(zbin, random, Format::Binary, true);
     const std::string zbinary = zbin.str();
+    // odf-trace v2: threads (PID.TID), clone, texit, cpu, run, wait, vfork, spawn, begin, end.
+    RandomParams p2 = p;
+    p2.v2 = true;
+    const Trace random2 = gen_random(p2);
+    const std::string text2 = write_text_string(random2);
+    std::ostringstream bin2;
+    write_binary(bin2, random2);
+    const std::string binary2 = bin2.str();
+    std::ostringstream zbin2;
+    save_trace(zbin2, random2, Format::Binary, true);
+    const std::string zbinary2 = zbin2.str();
 
     std::mt19937_64 rng(12345);
     GIVEN("1000 mutations of text traces") {
         int parsed = 0;
         for (int i = 0; i < 1000; ++i) {
-            const std::string& base = (i % 2 == 0) ? sample : text;
+            const std::string& base = (i % 3 == 0) ? sample : (i % 3 == 1 ? text : text2);
             std::string m = mutate(base, rng);
             INFO("mutation " << i);
             CHECK_NOTHROW(parsed += try_load(m));
@@ -91,7 +102,8 @@ SCENARIO("trace_fuzz: 1000 byte-mutated traces either parse or throw TraceError"
     GIVEN("1000 mutations of binary and zstd traces") {
         int parsed = 0;
         for (int i = 0; i < 1000; ++i) {
-            std::string m = mutate(i % 2 == 0 ? binary : zbinary, rng);
+            const std::string* bases[] = {&binary, &zbinary, &binary2, &zbinary2};
+            std::string m = mutate(*bases[i % 4], rng);
             INFO("mutation " << i);
             CHECK_NOTHROW(parsed += try_load(m));
         }

@@ -43,7 +43,7 @@ SCENARIO("trace_text: every error kind reports the file, the right line and the 
     const std::vector<ErrorCase> cases = {
         {"empty file", "", 1, "missing header"},
         {"no header", "1 exit\n", 1, "missing header"},
-        {"other version", "# odf-trace v2\n1 exit\n", 1, "unsupported header"},
+        {"other version", "# odf-trace v3\n1 exit\n", 1, "unsupported header"},
         {"unknown op", H + "\n1 frobnicate 0x1000\n", 3, "unknown op 'frobnicate'"},
         {"missing op", H + "1\n", 2, "missing op"},
         {"mmap arity", H + "1 mmap 0x1000 0x1000 rw\n", 2, "wrong number of arguments for mmap: expected 4, got 3"},

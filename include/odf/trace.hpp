@@ -1,5 +1,5 @@
-// The odf-trace operations (v1 and v2) in memory: what the text parser, the binary reader and the generators produce and
-// what the model replays. The text format is documented in traces/FORMAT.md.
+// The odf-trace operations (v1 and v2) in memory: what the text parser, the binary reader and the generators produce
+// and what the model replays. The text format is documented in traces/FORMAT.md.
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,4 @@
-// The binary form of odf-trace v1 (traces/FORMAT.md, "Binary form"): LEB128 varints, per-op tag byte, deltas.
+// The binary form of odf-trace v1 and v2 (traces/FORMAT.md, "Binary form"): LEB128 varints, per-op tag byte, deltas.
 #include "detail.hpp"
 #include "odf/trace/format.hpp"
 
@@ -16,7 +16,7 @@ constexpr std::uint8_t kTagPid = 0x10;      // pid differs from the previous op'
 constexpr std::uint8_t kTagLine = 0x20;     // line != previous line + 1: zigzag varint (line - prev - 1) follows
 constexpr std::uint8_t kTagPages = 0x40;    // addresses and lengths are in 4 KiB pages
 constexpr std::uint8_t kTagKindHigh = 0x80; // kind bit 4 (kinds 16 and up); 0 in files that use kinds 0-15 only
-constexpr std::size_t kMaxOpBytes = 1 + 5 + 10 + 10 + 10 + 10 + 10 + 1;
+constexpr std::size_t kMaxOpBytes = 1 + 5 + 5 + 10 + 10 + 10 + 10 + 10 + 1;
 
 std::uint64_t zigzag(std::int64_t v) {
     return (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63);
@@ -34,7 +34,7 @@ void put_varint(std::string& s, std::uint64_t v) {
 }
 
 bool has_addr(OpKind k) {
-    return k <= OpKind::Write || k >= OpKind::Getref;
+    return k <= OpKind::Write || (k >= OpKind::Getref && k <= OpKind::Putref);
 }
 bool has_len(OpKind k) {
     return has_addr(k) && k != OpKind::Brk;
@@ -46,7 +46,8 @@ void write_binary(std::ostream& out, const Trace& trace) {
     std::string s;
     s.reserve(1U << 20);
     s.append(reinterpret_cast<const char*>(kBinaryMagic), sizeof kBinaryMagic);
-    put_varint(s, kBinaryVersion);
+    const bool v2 = needs_v2(trace);
+    put_varint(s, v2 ? kBinaryVersionV2 : kBinaryVersion);
     put_varint(s, 0); // flags
     put_varint(s, trace.ops.size());
     put_varint(s, trace.labels.size());
@@ -55,13 +56,14 @@ void write_binary(std::ostream& out, const Trace& trace) {
         s.append(l);
     }
     std::uint32_t prev_pid = 1;
+    std::uint32_t prev_tid = 0;
     std::uint64_t prev_line = 1;
     std::uint64_t prev_addr = 0;
     for (const auto& op : trace.ops) {
         const auto kind = static_cast<std::uint8_t>(op.kind);
         auto tag = static_cast<std::uint8_t>((kind & kTagKindMask) | ((kind & 0x10) != 0 ? kTagKindHigh : 0));
         bool pages = ((op.addr | op.len | op.addr2 | op.len2) % kPageSize) == 0;
-        if (op.pid != prev_pid) {
+        if (op.pid != prev_pid || op.tid != prev_tid) {
             tag |= kTagPid;
         }
         if (op.line != prev_line + 1) {
@@ -73,6 +75,9 @@ void write_binary(std::ostream& out, const Trace& trace) {
         s.push_back(static_cast<char>(tag));
         if ((tag & kTagPid) != 0) {
             put_varint(s, op.pid);
+            if (v2) {
+                put_varint(s, op.tid);
+            }
         }
         if ((tag & kTagLine) != 0) {
             put_varint(s, zigzag(static_cast<std::int64_t>(op.line) - static_cast<std::int64_t>(prev_line) - 1));
@@ -106,15 +111,33 @@ void write_binary(std::ostream& out, const Trace& trace) {
             break;
         }
         case OpKind::Fork:
+        case OpKind::Wait:
+        case OpKind::Vfork:
+        case OpKind::Spawn:
             put_varint(s, zigzag(static_cast<std::int64_t>(op.child) - static_cast<std::int64_t>(op.pid)));
             break;
         case OpKind::Mark:
+        case OpKind::End:
             put_varint(s, op.label);
+            break;
+        case OpKind::Begin:
+            put_varint(s, (static_cast<std::uint64_t>(op.label) << 1) | (op.flags & kBeginAt));
+            if ((op.flags & kBeginAt) != 0) {
+                put_varint(s, op.addr);
+            }
+            break;
+        case OpKind::Clone:
+        case OpKind::Cpu:
+            put_varint(s, op.child);
+            break;
+        case OpKind::Run:
+            put_varint(s, op.len);
             break;
         default:
             break;
         }
         prev_pid = op.pid;
+        prev_tid = op.tid;
         prev_line = op.line;
         if (s.size() >= (1U << 20)) {
             out.write(s.data(), static_cast<std::streamsize>(s.size()));
@@ -131,6 +154,7 @@ class BinaryDecoder final : public Decoder {
   public:
     BinaryDecoder(std::unique_ptr<ByteSource> src, const std::string& name)
         : src_(std::move(src)), name_(name), validator_(name) {
+        validator_.set_labels(&labels_);
         buf_.resize(kChunk + kMaxOpBytes);
         fill();
         std::uint8_t magic[sizeof kBinaryMagic];
@@ -141,9 +165,12 @@ class BinaryDecoder final : public Decoder {
             fail("not an odf-trace binary file (bad magic)");
         }
         std::uint64_t version = varint();
-        if (version != kBinaryVersion) {
+        if (version != kBinaryVersion && version != kBinaryVersionV2) {
             fail(fmt::format("unsupported binary version {}", version));
         }
+        version_ = static_cast<std::uint32_t>(version);
+        validator_.set_version(version_);
+        kinds_ = version_ >= 2 ? static_cast<unsigned>(kOpKindCount) : static_cast<unsigned>(kFirstV2Kind);
         if (varint() != 0) {
             fail("unsupported binary flags");
         }
@@ -195,6 +222,8 @@ class BinaryDecoder final : public Decoder {
 
     [[nodiscard]] const std::vector<std::string>& labels() const override { return labels_; }
     [[nodiscard]] std::uint64_t op_count_hint() const override { return total_; }
+    [[nodiscard]] std::uint32_t version() const override { return version_; }
+    [[nodiscard]] const Validator& validator() const override { return validator_; }
 
   private:
     static constexpr std::size_t kChunk = 1U << 20;
@@ -244,7 +273,7 @@ class BinaryDecoder final : public Decoder {
     void decode(Op& op) {
         std::uint8_t tag = byte();
         const unsigned kind = (tag & kTagKindMask) | ((tag & kTagKindHigh) != 0 ? 0x10U : 0U);
-        if (kind >= static_cast<unsigned>(kOpKindCount)) {
+        if (kind >= kinds_) {
             fail(fmt::format("bad op tag {:#x}", tag));
         }
         op = Op{};
@@ -255,8 +284,16 @@ class BinaryDecoder final : public Decoder {
                 fail("bad pid");
             }
             pid_ = static_cast<std::uint32_t>(p);
+            if (version_ >= 2) {
+                std::uint64_t t = varint();
+                if (t > 0xffffffffULL) {
+                    fail("bad tid");
+                }
+                tid_ = static_cast<std::uint32_t>(t);
+            }
         }
         op.pid = pid_;
+        op.tid = tid_;
         std::uint64_t line = line_ + 1;
         if ((tag & kTagLine) != 0) {
             line += static_cast<std::uint64_t>(unzigzag(varint()));
@@ -294,7 +331,10 @@ class BinaryDecoder final : public Decoder {
                              : op.addr + static_cast<std::uint64_t>(unzigzag(varint()));
             op.len2 = varint() << shift;
             break;
-        case OpKind::Fork: {
+        case OpKind::Fork:
+        case OpKind::Wait:
+        case OpKind::Vfork:
+        case OpKind::Spawn: {
             std::int64_t c = static_cast<std::int64_t>(op.pid) + unzigzag(varint());
             if (c < 0 || c > 0xffffffffLL) {
                 fail("bad child pid");
@@ -302,7 +342,8 @@ class BinaryDecoder final : public Decoder {
             op.child = static_cast<std::uint32_t>(c);
             break;
         }
-        case OpKind::Mark: {
+        case OpKind::Mark:
+        case OpKind::End: {
             std::uint64_t l = varint();
             if (l > 0xffffffffULL) {
                 fail("bad label index");
@@ -310,6 +351,30 @@ class BinaryDecoder final : public Decoder {
             op.label = static_cast<std::uint32_t>(l);
             break;
         }
+        case OpKind::Begin: {
+            std::uint64_t l = varint();
+            if ((l >> 1) > 0xffffffffULL) {
+                fail("bad label index");
+            }
+            op.label = static_cast<std::uint32_t>(l >> 1);
+            if ((l & 1) != 0) {
+                op.flags = kBeginAt;
+                op.addr = varint();
+            }
+            break;
+        }
+        case OpKind::Clone:
+        case OpKind::Cpu: {
+            std::uint64_t c = varint();
+            if (c > 0xffffffffULL) {
+                fail(op.kind == OpKind::Clone ? "bad tid" : "bad cpu");
+            }
+            op.child = static_cast<std::uint32_t>(c);
+            break;
+        }
+        case OpKind::Run:
+            op.len = varint();
+            break;
         default:
             break;
         }
@@ -326,7 +391,10 @@ class BinaryDecoder final : public Decoder {
     std::uint64_t remaining_ = 0;
     std::uint64_t total_ = 0;
     std::vector<std::string> labels_;
+    std::uint32_t version_ = 1;
+    unsigned kinds_ = static_cast<unsigned>(kFirstV2Kind); // kinds this version has
     std::uint32_t pid_ = 1;
+    std::uint32_t tid_ = 0;
     std::uint64_t line_ = 1;
     std::uint64_t addr_ = 0;
 };
@@ -351,6 +419,7 @@ Trace decode_all_binary(std::unique_ptr<detail::ByteSource> src, const std::stri
         more = dec->next(t.ops, 1U << 16);
     }
     t.labels = dec->labels();
+    t.version = dec->version();
     return t;
 }
 } // namespace

@@ -174,8 +174,13 @@ void add_gen(CLI::App& app) {
         c->add_option("--max-access-pages", o->p.max_access_pages, "Largest r/w op in pages")->capture_default_str();
         c->add_flag("--no-exit", o->no_exit, "Do not end with every process exiting");
         c->add_flag("--no-refs", o->no_refs, "No read-only GUP references (getref, readref, putref)");
+        c->add_flag("--v2", o->p.v2,
+                    "odf-trace v2: threads, CPUs and time (clone, texit, cpu, run, wait, vfork, spawn, begin, end)");
+        c->add_option("--threads", o->p.max_threads, "v2: live threads per process at most (implies --v2)")
+            ->capture_default_str();
+        c->add_option("--cpus", o->p.cpus, "v2: `cpu N` names CPUs 0 to N-1 (implies --v2)")->capture_default_str();
         add_output(c, o->out);
-        c->callback([o] {
+        c->callback([o, c] {
             guarded([&] {
                 auto pages = [](double mib) {
                     return static_cast<std::uint64_t>(mib * static_cast<double>(kMiB)) / kPageSize * kPageSize;
@@ -184,6 +189,9 @@ void add_gen(CLI::App& app) {
                 o->p.heap_bytes = pages(o->heap_mib);
                 o->p.exit_all = !o->no_exit;
                 o->p.refs = !o->no_refs;
+                if (c->count("--threads") + c->count("--cpus") != 0) {
+                    o->p.v2 = true;
+                }
                 save(o->out, gen_random(o->p));
             });
         });
@@ -243,10 +251,15 @@ void add_check(CLI::App& app) {
                         kinds += fmt::format(" {}={}", op_name(static_cast<OpKind>(k)), total.by_kind[k]);
                     }
                 }
+                // v2: the version, threads and the highest CPU after the processes (v1 output is unchanged).
+                const std::string v2 = r.version() >= 2
+                                           ? fmt::format(", {} threads, max cpu {}", r.threads(), r.max_cpu())
+                                           : std::string();
                 std::cout << fmt::format(
-                    "{}: ok, {}{}, {} ops, {} processes, {} labels, pages read {}, written {};{}\n", f,
-                    r.format() == Format::Binary ? "binary" : "text", r.compressed() ? "+zstd" : "", nops,
-                    total.processes, r.labels().size(), total.pages_read, total.pages_written, kinds);
+                    "{}: ok, {}{}{}, {} ops, {} processes{}, {} labels, pages read {}, written {};{}\n", f,
+                    r.format() == Format::Binary ? "binary" : "text", r.compressed() ? "+zstd" : "",
+                    r.version() >= 2 ? " v2" : "", nops, total.processes, v2, r.labels().size(), total.pages_read,
+                    total.pages_written, kinds);
             } catch (const TraceError& e) {
                 std::cerr << e.what() << '\n';
                 failed = true;

@@ -64,6 +64,10 @@ class Decoder {
     // Appends up to max_ops next ops to `out`; returns false (appending nothing) at the end.
     virtual bool next(std::vector<Op>& out, std::size_t max_ops) = 0;
     [[nodiscard]] virtual const std::vector<std::string>& labels() const = 0;
+    // The file's version (1 or 2): from the header (text: known after the first next()).
+    [[nodiscard]] virtual std::uint32_t version() const = 0;
+    // The validator the ops went through (max_cpu(), threads()).
+    [[nodiscard]] virtual const Validator& validator() const = 0;
     // Ops in the whole trace if known up front (binary form), else 0.
     [[nodiscard]] virtual std::uint64_t op_count_hint() const { return 0; }
 };

@@ -40,10 +40,16 @@ class Rng {
 
 class Builder {
   public:
+    // The thread of the ops pushed from now on (0: the main thread).
+    void set_tid(std::uint32_t tid) { tid_ = tid; }
+    [[nodiscard]] std::uint32_t tid() const { return tid_; }
+    void set_version(std::uint32_t v) { t_.version = v; }
+
     Op& push(OpKind kind, std::uint32_t pid) {
         Op op;
         op.kind = kind;
         op.pid = pid;
+        op.tid = tid_;
         op.line = static_cast<std::uint32_t>(t_.ops.size() + 2);
         t_.ops.push_back(op);
         return t_.ops.back();
@@ -83,18 +89,17 @@ class Builder {
         op.flags = pin ? kRefPin : kRefGet;
     }
     void exec(std::uint32_t pid) { push(OpKind::Exec, pid); }
-    void mark(std::uint32_t pid, const std::string& label) {
+    std::uint32_t intern(const std::string& label) {
         auto it = index_.find(label);
-        std::uint32_t idx = 0;
-        if (it == index_.end()) {
-            idx = static_cast<std::uint32_t>(t_.labels.size());
-            t_.labels.push_back(label);
-            index_.emplace(label, idx);
-        } else {
-            idx = it->second;
+        if (it != index_.end()) {
+            return it->second;
         }
-        push(OpKind::Mark, pid).label = idx;
+        auto idx = static_cast<std::uint32_t>(t_.labels.size());
+        t_.labels.push_back(label);
+        index_.emplace(label, idx);
+        return idx;
     }
+    void mark(std::uint32_t pid, const std::string& label) { push(OpKind::Mark, pid).label = intern(label); }
     Trace finish(const std::string& source) {
         t_.source = source;
         validate(t_);
@@ -104,6 +109,7 @@ class Builder {
   private:
     Trace t_;
     std::unordered_map<std::string, std::uint32_t> index_;
+    std::uint32_t tid_ = 0;
 };
 
 constexpr std::uint8_t kRW = kProtRead | kProtWrite;
@@ -249,8 +255,23 @@ struct Pin {
     std::uint64_t len;
 };
 
+// A thread of a process (v2): runnable unless blocked in `wait` for a live child.
+struct Thr {
+    std::uint32_t tid = 0;
+    std::uint32_t blocked_on = 0;    // child pid (wait), 0: runnable
+    std::vector<std::uint32_t> open; // labels of open begin/end intervals
+};
+
+struct Kid {
+    std::uint32_t pid = 0;
+    bool waited = false;
+};
+
 struct Proc {
     std::uint32_t pid = 0;
+    std::vector<Thr> threads = std::vector<Thr>(1); // the main thread first (v2 only)
+    std::uint32_t next_tid = 1;
+    std::vector<Kid> kids;        // children of fork, vfork and spawn (v2 only)
     std::vector<PageState> pages; // the mmap window
     bool heap_set = false;
     std::uint64_t brk = 0;
@@ -271,8 +292,12 @@ class RandomGen {
             p.window_base < p.heap_base + p.heap_bytes) {
             throw std::invalid_argument("random: heap window overlaps the mmap window");
         }
-        if (p.max_live == 0 || p.max_procs == 0 || p.max_map_pages == 0 || p.max_access_pages == 0) {
+        if (p.max_live == 0 || p.max_procs == 0 || p.max_map_pages == 0 || p.max_access_pages == 0 ||
+            p.max_threads == 0 || p.cpus == 0) {
             throw std::invalid_argument("random: limits must be >= 1");
+        }
+        if (p.cpus > kMaxCpu + 1) {
+            throw std::invalid_argument(fmt::format("random: at most {} CPUs", kMaxCpu + 1));
         }
         npages_ = p.window_bytes / kPageSize;
         Proc init;
@@ -282,13 +307,15 @@ class RandomGen {
     }
 
     Trace run() {
+        b_.set_version(p_.v2 ? 2 : 1);
         for (unsigned i = 0; i < p_.ops; ++i) {
             step();
         }
         if (p_.exit_all) {
+            // Children first: a child comes after its parent in procs_, so every wait is over when its parent exits.
             while (!procs_.empty()) {
-                b_.exit(procs_.back().pid);
-                procs_.pop_back();
+                b_.set_tid(0);
+                exit_proc(procs_.size() - 1);
             }
         }
         return b_.finish(fmt::format("random-{}", p_.seed));
@@ -347,8 +374,14 @@ class RandomGen {
     Proc& random_proc() { return procs_[rng_.below(procs_.size())]; }
 
     void step() {
+        if (p_.v2) {
+            return step_v2();
+        }
         Proc& pr = random_proc();
-        std::uint64_t roll = rng_.below(100);
+        dispatch(pr, rng_.below(100));
+    }
+
+    void dispatch(Proc& pr, std::uint64_t roll) {
         if (roll < 40) {
             access(pr);
         } else if (roll < 50) {
@@ -634,6 +667,7 @@ class RandomGen {
         child.heap_set = pr.heap_set;
         child.brk = pr.brk;
         b_.fork(pr.pid, child.pid);
+        pr.kids.push_back(Kid{child.pid, false});
         procs_.push_back(std::move(child)); // invalidates pr
     }
 
@@ -642,8 +676,23 @@ class RandomGen {
             return access(pr);
         }
         std::uint32_t pid = pr.pid;
+        exit_proc(static_cast<std::size_t>(
+            std::find_if(procs_.begin(), procs_.end(), [pid](const Proc& q) { return q.pid == pid; }) -
+            procs_.begin()));
+    }
+
+    // `exit` of procs_[i] by the current thread; threads waiting for it continue.
+    void exit_proc(std::size_t i) {
+        const std::uint32_t pid = procs_[i].pid;
         b_.exit(pid);
-        procs_.erase(std::find_if(procs_.begin(), procs_.end(), [pid](const Proc& q) { return q.pid == pid; }));
+        procs_.erase(procs_.begin() + static_cast<std::ptrdiff_t>(i));
+        for (auto& q : procs_) {
+            for (auto& t : q.threads) {
+                if (t.blocked_on == pid) {
+                    t.blocked_on = 0;
+                }
+            }
+        }
     }
 
     void do_exec(Proc& pr) {
@@ -653,6 +702,181 @@ class RandomGen {
         pr.refs.clear();
         pr.heap_set = false;
         pr.brk = 0;
+        // Every other thread ends; the process continues as its main thread.
+        pr.threads.resize(1);
+        pr.threads[0].blocked_on = 0;
+        pr.threads[0].open.clear();
+    }
+
+    // ---- odf-trace v2: threads, CPUs, time (RandomParams::v2)
+
+    Proc* find_proc(std::uint32_t pid) {
+        for (auto& q : procs_) {
+            if (q.pid == pid) {
+                return &q;
+            }
+        }
+        return nullptr;
+    }
+
+    bool may_create() const { return procs_.size() < p_.max_live && next_pid_ <= p_.max_procs; }
+
+    void step_v2() {
+        // A runnable thread: one always exists (a process without live children has no blocked thread).
+        std::vector<std::pair<std::uint32_t, std::uint32_t>> cands; // (proc index, thread index)
+        for (std::size_t i = 0; i < procs_.size(); ++i) {
+            for (std::size_t k = 0; k < procs_[i].threads.size(); ++k) {
+                if (procs_[i].threads[k].blocked_on == 0) {
+                    cands.emplace_back(static_cast<std::uint32_t>(i), static_cast<std::uint32_t>(k));
+                }
+            }
+        }
+        const auto [pi, ti] = cands[rng_.below(cands.size())];
+        b_.set_tid(procs_[pi].threads[ti].tid);
+        std::uint64_t roll = rng_.below(130);
+        if (roll < 100) {
+            dispatch(procs_[pi], roll);
+        } else {
+            v2_op(pi, ti, roll - 100);
+        }
+        b_.set_tid(0);
+    }
+
+    void v2_op(std::size_t pi, std::size_t ti, std::uint64_t roll) {
+        Proc& pr = procs_[pi];
+        Thr& t = pr.threads[ti];
+        if (roll < 4) {
+            if (pr.threads.size() >= p_.max_threads) {
+                return do_run(pr);
+            }
+            Thr n;
+            n.tid = pr.next_tid++;
+            b_.push(OpKind::Clone, pr.pid).child = n.tid;
+            pr.threads.push_back(std::move(n)); // invalidates t
+        } else if (roll < 7) {
+            if (t.tid == 0) {
+                return do_cpu(pr);
+            }
+            b_.push(OpKind::Texit, pr.pid);
+            pr.threads.erase(pr.threads.begin() + static_cast<std::ptrdiff_t>(ti));
+        } else if (roll < 11) {
+            do_cpu(pr);
+        } else if (roll < 15) {
+            do_run(pr);
+        } else if (roll < 19) {
+            do_wait(pr, t);
+        } else if (roll < 22) {
+            do_vfork(pi);
+        } else if (roll < 24) {
+            do_spawn(pi);
+        } else if (roll < 27) {
+            do_begin(pr, t);
+        } else {
+            do_end(pr, t);
+        }
+    }
+
+    void do_cpu(Proc& pr) { b_.push(OpKind::Cpu, pr.pid).child = static_cast<std::uint32_t>(rng_.below(p_.cpus)); }
+    void do_run(Proc& pr) { b_.push(OpKind::Run, pr.pid).len = rng_.range(1000, 1000000); }
+
+    void do_wait(Proc& pr, Thr& t) {
+        std::vector<std::size_t> open;
+        for (std::size_t k = 0; k < pr.kids.size(); ++k) {
+            if (!pr.kids[k].waited) {
+                open.push_back(k);
+            }
+        }
+        if (open.empty()) {
+            return do_run(pr);
+        }
+        Kid& kid = pr.kids[open[rng_.below(open.size())]];
+        kid.waited = true;
+        b_.push(OpKind::Wait, pr.pid).child = kid.pid;
+        if (find_proc(kid.pid) != nullptr) {
+            t.blocked_on = kid.pid; // until the child exits
+        }
+    }
+
+    // A page of `pr` that an access of `write` kind can touch without a fault event (vfork children stay clean).
+    bool clean_page(const Proc& pr, std::uint64_t i, bool write) const {
+        const PageState& s = pr.pages[i];
+        return s.vma != 0 && (s.prot & kProtRead) != 0 && (!write || (s.prot & kProtWrite) != 0);
+    }
+
+    // vfork: the child runs in the caller's address space (a few accesses to mapped pages, a `run`), then execs
+    // (continuing as a process with an empty address space) or exits; the calling thread is blocked meanwhile.
+    void do_vfork(std::size_t pi) {
+        if (!may_create()) {
+            return do_run(procs_[pi]);
+        }
+        const std::uint32_t caller_tid = b_.tid();
+        const std::uint32_t child = next_pid_++;
+        b_.push(OpKind::Vfork, procs_[pi].pid).child = child;
+        procs_[pi].kids.push_back(Kid{child, false});
+        b_.set_tid(0);
+        const Proc& pr = procs_[pi];
+        const std::uint64_t n = rng_.below(4);
+        for (std::uint64_t k = 0; k < n; ++k) {
+            const bool write = rng_.chance(0.5);
+            std::uint64_t i = random_mapped_page(pr);
+            if (i >= npages_ || !clean_page(pr, i, write) || rng_.chance(0.2)) {
+                b_.push(OpKind::Run, child).len = rng_.range(1000, 100000);
+                continue;
+            }
+            std::uint64_t len = 1;
+            const std::uint64_t max = rng_.range(1, 8);
+            while (len < max && i + len < npages_ && clean_page(pr, i + len, write)) {
+                ++len;
+            }
+            b_.range(write ? OpKind::Write : OpKind::Read, child, page_addr(i), len * kPageSize);
+        }
+        if (rng_.chance(0.5)) {
+            b_.exec(child);
+            Proc c;
+            c.pid = child;
+            c.pages.resize(npages_);
+            procs_.push_back(std::move(c)); // invalidates pr
+        } else {
+            b_.exit(child);
+        }
+        b_.set_tid(caller_tid);
+    }
+
+    void do_spawn(std::size_t pi) {
+        if (!may_create()) {
+            return do_run(procs_[pi]);
+        }
+        const std::uint32_t child = next_pid_++;
+        b_.push(OpKind::Spawn, procs_[pi].pid).child = child;
+        procs_[pi].kids.push_back(Kid{child, false});
+        Proc c;
+        c.pid = child;
+        c.pages.resize(npages_);
+        procs_.push_back(std::move(c));
+    }
+
+    void do_begin(Proc& pr, Thr& t) {
+        const std::uint32_t label = b_.intern(fmt::format("req{}", rng_.below(3)));
+        if (std::find(t.open.begin(), t.open.end(), label) != t.open.end()) {
+            return do_end(pr, t);
+        }
+        Op& op = b_.push(OpKind::Begin, pr.pid);
+        op.label = label;
+        if (rng_.chance(0.5)) {
+            at_ += rng_.range(0, 500000);
+            op.addr = at_;
+            op.flags = kBeginAt;
+        }
+        t.open.push_back(label);
+    }
+
+    void do_end(Proc& pr, Thr& t) {
+        if (t.open.empty()) {
+            return do_begin(pr, t);
+        }
+        const std::size_t k = rng_.below(t.open.size());
+        b_.push(OpKind::End, pr.pid).label = t.open[k];
+        t.open.erase(t.open.begin() + static_cast<std::ptrdiff_t>(k));
     }
 
     RandomParams p_;
@@ -663,6 +887,7 @@ class RandomGen {
     std::uint32_t next_pid_ = 2;
     std::uint32_t next_vma_ = 1;
     unsigned marks_ = 0;
+    std::uint64_t at_ = 0; // the last AT of a begin
 };
 
 } // namespace

@@ -153,6 +153,15 @@ bool TraceReader::compressed() const {
 const std::string& TraceReader::name() const {
     return impl_->name;
 }
+std::uint32_t TraceReader::version() const {
+    return impl_->decoder->version();
+}
+std::uint32_t TraceReader::max_cpu() const {
+    return impl_->decoder->validator().max_cpu();
+}
+std::uint64_t TraceReader::threads() const {
+    return impl_->decoder->validator().threads();
+}
 
 namespace {
 Trace read_all(TraceReader& r) {
@@ -165,6 +174,7 @@ Trace read_all(TraceReader& r) {
         more = r.append(t.ops, 1U << 16);
     }
     t.labels = r.labels();
+    t.version = r.version();
     return t;
 }
 

@@ -1,4 +1,4 @@
-// The text form of odf-trace v1: streaming parser and canonical writer.
+// The text form of odf-trace v1 and v2: streaming parser and canonical writer.
 #include "detail.hpp"
 #include "odf/trace/format.hpp"
 
@@ -111,23 +111,15 @@ struct OpSyntax {
 };
 
 constexpr std::array<OpSyntax, kOpKindCount> kSyntax = {{
-    {"mmap", OpKind::Mmap, 4, 4},
-    {"munmap", OpKind::Munmap, 2, 2},
-    {"mprotect", OpKind::Mprotect, 3, 3},
-    {"madvise", OpKind::Madvise, 3, 3},
-    {"mremap", OpKind::Mremap, 4, 4},
-    {"brk", OpKind::Brk, 1, 1},
-    {"pin", OpKind::Pin, 2, 2},
-    {"unpin", OpKind::Unpin, 2, 2},
-    {"r", OpKind::Read, 1, 2},
-    {"w", OpKind::Write, 1, 2},
-    {"fork", OpKind::Fork, 1, 1},
-    {"exec", OpKind::Exec, 0, 0},
-    {"exit", OpKind::Exit, 0, 0},
-    {"mark", OpKind::Mark, 1, 1},
-    {"getref", OpKind::Getref, 3, 3},
-    {"readref", OpKind::Readref, 2, 2},
-    {"putref", OpKind::Putref, 2, 2},
+    {"mmap", OpKind::Mmap, 4, 4},       {"munmap", OpKind::Munmap, 2, 2}, {"mprotect", OpKind::Mprotect, 3, 3},
+    {"madvise", OpKind::Madvise, 3, 3}, {"mremap", OpKind::Mremap, 4, 4}, {"brk", OpKind::Brk, 1, 1},
+    {"pin", OpKind::Pin, 2, 2},         {"unpin", OpKind::Unpin, 2, 2},   {"r", OpKind::Read, 1, 2},
+    {"w", OpKind::Write, 1, 2},         {"fork", OpKind::Fork, 1, 1},     {"exec", OpKind::Exec, 0, 0},
+    {"exit", OpKind::Exit, 0, 0},       {"mark", OpKind::Mark, 1, 1},     {"getref", OpKind::Getref, 3, 3},
+    {"readref", OpKind::Readref, 2, 2}, {"putref", OpKind::Putref, 2, 2}, {"clone", OpKind::Clone, 1, 1},
+    {"texit", OpKind::Texit, 0, 0},     {"cpu", OpKind::Cpu, 1, 1},       {"run", OpKind::Run, 1, 1},
+    {"wait", OpKind::Wait, 1, 1},       {"vfork", OpKind::Vfork, 1, 1},   {"spawn", OpKind::Spawn, 1, 1},
+    {"begin", OpKind::Begin, 1, 2},     {"end", OpKind::End, 1, 1},
 }};
 
 bool is_space(char c) {
@@ -137,8 +129,9 @@ bool is_space(char c) {
 class TextDecoder final : public Decoder {
   public:
     TextDecoder(std::unique_ptr<ByteSource> src, const std::string& name)
-        : src_(std::move(src)), name_(name), validator_(name) {
+        : src_(std::move(src)), name_(name), validator_(name, 1) {
         buf_.reserve(kChunk * 2);
+        validator_.set_labels(&labels_);
     }
 
     bool next(std::vector<Op>& out, std::size_t max_ops) override {
@@ -163,6 +156,8 @@ class TextDecoder final : public Decoder {
     }
 
     [[nodiscard]] const std::vector<std::string>& labels() const override { return labels_; }
+    [[nodiscard]] std::uint32_t version() const override { return version_; }
+    [[nodiscard]] const Validator& validator() const override { return validator_; }
 
   private:
     static constexpr std::size_t kChunk = 1U << 16;
@@ -202,10 +197,17 @@ class TextDecoder final : public Decoder {
             line.remove_suffix(1);
         }
         if (line == kTextHeader) {
+            version_ = 1;
+            validator_.set_version(1);
+            return;
+        }
+        if (line == kTextHeaderV2) {
+            version_ = 2;
+            validator_.set_version(2);
             return;
         }
         if (line.starts_with("# odf-trace ")) {
-            fail(fmt::format("unsupported header '{}' (expected '{}')", line, kTextHeader));
+            fail(fmt::format("unsupported header '{}' (expected '{}' or '{}')", line, kTextHeader, kTextHeaderV2));
         }
         fail(fmt::format("missing header '{}'", kTextHeader));
     }
@@ -285,7 +287,13 @@ class TextDecoder final : public Decoder {
             return false;
         }
         op.line = lineno_;
-        op.pid = pid_number(tok[0], "pid");
+        if (auto dot = tok[0].find('.'); dot != std::string_view::npos) {
+            // PID.TID (odf-trace v2)
+            op.pid = pid_number(tok[0].substr(0, dot), "pid");
+            op.tid = pid_number(tok[0].substr(dot + 1), "tid");
+        } else {
+            op.pid = pid_number(tok[0], "pid");
+        }
         if (n < 2) {
             fail("missing op after the pid");
         }
@@ -375,7 +383,36 @@ class TextDecoder final : public Decoder {
         case OpKind::Exit:
             break;
         case OpKind::Mark:
+        case OpKind::End:
             op.label = intern(a[0]);
+            break;
+        case OpKind::Begin:
+            op.label = intern(a[0]);
+            if (nargs == 2) {
+                op.addr = number(a[1]);
+                op.flags = kBeginAt;
+            }
+            break;
+        case OpKind::Clone:
+            op.child = pid_number(a[0], "tid");
+            break;
+        case OpKind::Cpu: {
+            std::uint64_t c = number(a[0]);
+            if (c > kMaxCpu) {
+                fail(fmt::format("bad cpu '{}' (0 to {})", a[0], kMaxCpu));
+            }
+            op.child = static_cast<std::uint32_t>(c);
+            break;
+        }
+        case OpKind::Run:
+            op.len = number(a[0]);
+            break;
+        case OpKind::Wait:
+        case OpKind::Vfork:
+        case OpKind::Spawn:
+            op.child = pid_number(a[0], "child pid");
+            break;
+        case OpKind::Texit:
             break;
         }
         return true;
@@ -388,6 +425,7 @@ class TextDecoder final : public Decoder {
     std::size_t pos_ = 0;
     bool eof_ = false;
     std::uint32_t lineno_ = 0;
+    std::uint32_t version_ = 1;
     std::vector<std::string> labels_;
     std::unordered_map<std::string, std::uint32_t> label_index_;
 };
@@ -408,6 +446,7 @@ Trace decode_all(detail::Decoder& dec, const std::string& name) {
     while (dec.next(t.ops, 1U << 16)) {
     }
     t.labels = dec.labels();
+    t.version = dec.version();
     return t;
 }
 
@@ -425,12 +464,28 @@ Trace parse_text_string(std::string_view text, const std::string& name) {
 
 namespace {
 
+const std::string& checked_label(const Trace& trace, const Op& op) {
+    if (op.label >= trace.labels.size()) {
+        throw TraceError(trace.source, op.line, fmt::format("bad label index {}", op.label));
+    }
+    const auto& l = trace.labels[op.label];
+    if (l.empty() || l.find_first_of(" \t\r\n\v\f#") != std::string::npos) {
+        throw TraceError(trace.source, op.line, fmt::format("label '{}' cannot be written as text", l));
+    }
+    return l;
+}
+
 void append_op(std::string& s, const Trace& trace, const Op& op) {
     auto out = std::back_inserter(s);
     auto name = op_name(op.kind);
+    if (op.tid == 0) {
+        fmt::format_to(out, "{} ", op.pid);
+    } else {
+        fmt::format_to(out, "{}.{} ", op.pid, op.tid);
+    }
     switch (op.kind) {
     case OpKind::Mmap:
-        fmt::format_to(out, "{} {} {:#x} {:#x} {} {}\n", op.pid, name, op.addr, op.len, prot_string(op.prot),
+        fmt::format_to(out, "{} {:#x} {:#x} {} {}\n", name, op.addr, op.len, prot_string(op.prot),
                        op.flags == kMapShared ? "shared" : "private");
         break;
     case OpKind::Munmap:
@@ -438,50 +493,61 @@ void append_op(std::string& s, const Trace& trace, const Op& op) {
     case OpKind::Unpin:
     case OpKind::Readref:
     case OpKind::Putref:
-        fmt::format_to(out, "{} {} {:#x} {:#x}\n", op.pid, name, op.addr, op.len);
+        fmt::format_to(out, "{} {:#x} {:#x}\n", name, op.addr, op.len);
         break;
     case OpKind::Getref:
-        fmt::format_to(out, "{} {} {:#x} {:#x} {}\n", op.pid, name, op.addr, op.len,
-                       op.flags == kRefPin ? "pin" : "get");
+        fmt::format_to(out, "{} {:#x} {:#x} {}\n", name, op.addr, op.len, op.flags == kRefPin ? "pin" : "get");
         break;
     case OpKind::Mprotect:
-        fmt::format_to(out, "{} {} {:#x} {:#x} {}\n", op.pid, name, op.addr, op.len, prot_string(op.prot));
+        fmt::format_to(out, "{} {:#x} {:#x} {}\n", name, op.addr, op.len, prot_string(op.prot));
         break;
     case OpKind::Madvise:
-        fmt::format_to(out, "{} {} {:#x} {:#x} dontneed\n", op.pid, name, op.addr, op.len);
+        fmt::format_to(out, "{} {:#x} {:#x} dontneed\n", name, op.addr, op.len);
         break;
     case OpKind::Mremap:
-        fmt::format_to(out, "{} {} {:#x} {:#x} {:#x} {:#x}\n", op.pid, name, op.addr, op.len, op.addr2, op.len2);
+        fmt::format_to(out, "{} {:#x} {:#x} {:#x} {:#x}\n", name, op.addr, op.len, op.addr2, op.len2);
         break;
     case OpKind::Brk:
-        fmt::format_to(out, "{} {} {:#x}\n", op.pid, name, op.addr);
+        fmt::format_to(out, "{} {:#x}\n", name, op.addr);
         break;
     case OpKind::Read:
     case OpKind::Write:
         if (op.len == default_access_len(op.addr)) {
-            fmt::format_to(out, "{} {} {:#x}\n", op.pid, name, op.addr);
+            fmt::format_to(out, "{} {:#x}\n", name, op.addr);
         } else {
-            fmt::format_to(out, "{} {} {:#x} {:#x}\n", op.pid, name, op.addr, op.len);
+            fmt::format_to(out, "{} {:#x} {:#x}\n", name, op.addr, op.len);
         }
         break;
     case OpKind::Fork:
-        fmt::format_to(out, "{} {} {}\n", op.pid, name, op.child);
+        fmt::format_to(out, "{} {}\n", name, op.child);
         break;
     case OpKind::Exec:
     case OpKind::Exit:
-        fmt::format_to(out, "{} {}\n", op.pid, name);
+        fmt::format_to(out, "{}\n", name);
         break;
     case OpKind::Mark:
-        if (op.label >= trace.labels.size()) {
-            throw TraceError(trace.source, op.line, fmt::format("bad label index {}", op.label));
+    case OpKind::End:
+        fmt::format_to(out, "{} {}\n", name, checked_label(trace, op));
+        break;
+    case OpKind::Begin:
+        if ((op.flags & kBeginAt) != 0) {
+            fmt::format_to(out, "{} {} {}\n", name, checked_label(trace, op), op.addr);
+        } else {
+            fmt::format_to(out, "{} {}\n", name, checked_label(trace, op));
         }
-        {
-            const auto& l = trace.labels[op.label];
-            if (l.empty() || l.find_first_of(" \t\r\n\v\f#") != std::string::npos) {
-                throw TraceError(trace.source, op.line, fmt::format("label '{}' cannot be written as text", l));
-            }
-            fmt::format_to(out, "{} {} {}\n", op.pid, name, l);
-        }
+        break;
+    case OpKind::Clone:
+    case OpKind::Cpu:
+    case OpKind::Wait:
+    case OpKind::Vfork:
+    case OpKind::Spawn:
+        fmt::format_to(out, "{} {}\n", name, op.child);
+        break;
+    case OpKind::Run:
+        fmt::format_to(out, "{} {}\n", name, op.len);
+        break;
+    case OpKind::Texit:
+        fmt::format_to(out, "{}\n", name);
         break;
     }
 }
@@ -491,7 +557,7 @@ void append_op(std::string& s, const Trace& trace, const Op& op) {
 void write_text(std::ostream& out, const Trace& trace, const TextWriteOptions& options) {
     std::string s;
     s.reserve(1U << 20);
-    s.append(kTextHeader);
+    s.append(needs_v2(trace) ? kTextHeaderV2 : kTextHeader);
     s.push_back('\n');
     std::uint64_t cur = 2; // line number of the next line written
     for (const auto& op : trace.ops) {

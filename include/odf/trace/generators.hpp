@@ -86,6 +86,14 @@ struct RandomParams {
     unsigned max_access_pages = 64;             // largest r/w
     bool exit_all = true;                       // every process exits at the end (children first)
     bool refs = true;                           // getref (get and pin), readref, putref
+    // odf-trace v2 (traces/FORMAT.md): threads, CPUs and time. Off: the v1 program of the seed, unchanged. On: a
+    // random runnable thread issues each op, and about 23% of the ops are clone, texit, cpu, run, wait, vfork,
+    // spawn, begin or end. vfork children do 0-3 clean accesses (mapped pages with the needed protection, so no
+    // fault event in the caller's address space) or runs, then exec or exit; `wait` is only for an unwaited child
+    // (blocking the thread until that child exits); every generated program runs in the guest player.
+    bool v2 = false;
+    unsigned max_threads = 4; // live threads per process (incl. the main thread)
+    unsigned cpus = 4;        // `cpu N` names CPUs 0 to cpus - 1
 };
 [[nodiscard]] Trace gen_random(const RandomParams& p);
 

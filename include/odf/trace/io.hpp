@@ -34,6 +34,13 @@ class TraceReader {
     [[nodiscard]] Format format() const;
     [[nodiscard]] bool compressed() const;
     [[nodiscard]] const std::string& name() const;
+    // The file's odf-trace version, 1 or 2 (text: from the header, known after the first next()/append(); binary:
+    // after construction).
+    [[nodiscard]] std::uint32_t version() const;
+    // Highest CPU named by a `cpu` op among the ops read so far (so: of the whole trace once next() returned false).
+    [[nodiscard]] std::uint32_t max_cpu() const;
+    // Threads created among the ops read so far (main threads of all processes, and clones).
+    [[nodiscard]] std::uint64_t threads() const;
 
     struct Impl;
 
