@@ -3,9 +3,12 @@
  * odf-player [--use-odf=0|1|2 | --odf] [--no-thp] TRACE > observations.jsonl
  *
  * The coordinator (this process, not part of the trace) parses the trace, creates trace pid 1 as a forked worker and
- * sends it, and every later process, one op at a time over pipes, waiting for each op's report before sending the
- * next: the run is strictly sequential. See README.md.
+ * sends it, and every later process and thread, one op at a time over pipes, waiting for each op's report before
+ * sending the next: the run is strictly sequential. See README.md.
+ * (odf-player --worker=PROC --fds=LIST ... TRACE is the exec of a vfork or spawn child: thread.c.)
  */
+#include <dirent.h>
+#include <sys/syscall.h>
 #include "player.h"
 #include "proto.h"
 
@@ -24,6 +27,15 @@ extern uint8_t g_own_slots[NSLOTS];
 static char *g_rep;
 static size_t g_rep_cap = 1 << 16;
 static uint8_t *g_live;
+/* Per process: its kernel pid and baseline (from its ready report). */
+static struct ready *g_ready;
+/* Per thread: live; blocked with its op's report pending (a wait for a live child, a vfork until the child's exec
+ * or exit). */
+enum { CB_NONE, CB_WAIT, CB_VFORK };
+static struct cthr {
+	uint8_t live, blocked;
+	uint32_t op;
+} *g_cthr;
 
 static void usage(void)
 {
@@ -132,22 +144,34 @@ static void make_pipes(void)
 {
 	for (size_t i = 0; i < g_trace.nprocs; i++) {
 		int c[2], r[2];
+		struct thr *m = &g_trace.thrs[g_trace.procs[i].main_thr];
 
 		if (pipe2(c, O_CLOEXEC) || pipe2(r, O_CLOEXEC))
 			die("pipe: %s", strerror(errno));
-		g_trace.procs[i].cmd_rd = c[0];
-		g_trace.procs[i].cmd_wr = c[1];
+		m->cmd_rd = c[0];
+		m->cmd_wr = c[1];
 		g_trace.procs[i].rep_rd = r[0];
 		g_trace.procs[i].rep_wr = r[1];
 	}
+	for (size_t t = 0; t < g_trace.nthrs; t++) {
+		struct thr *th = &g_trace.thrs[t];
+		int c[2];
+
+		if (!th->real || th->cmd_rd >= 0)
+			continue;
+		if (pipe2(c, O_CLOEXEC))
+			die("pipe: %s", strerror(errno));
+		th->cmd_rd = c[0];
+		th->cmd_wr = c[1];
+	}
 }
 
-static void send_cmd(int32_t p, uint32_t op, uint8_t what, uint8_t issuer)
+static void send_cmd(int32_t t, uint32_t op, uint8_t what, uint8_t issuer)
 {
 	struct cmd c = { .op = op, .what = what, .issuer = issuer };
 
-	if (write_all(g_trace.procs[p].cmd_wr, &c, sizeof(c)))
-		die("line %u: worker of pid %u is gone", g_trace.ops[op].line, g_trace.procs[p].pid);
+	if (write_all(g_trace.thrs[t].cmd_wr, &c, sizeof(c)))
+		die("line %u: worker of pid %u is gone", g_trace.ops[op].line, g_trace.procs[g_trace.thrs[t].proc].pid);
 }
 
 /* Reads one report of process p into g_rep; returns its length. */
@@ -170,6 +194,101 @@ static void out(const char *s, size_t len)
 		die("stdout: %s", strerror(errno));
 }
 
+/* A new worker's first report: its kernel pid and baseline. */
+static void read_ready(int32_t p, uint32_t op)
+{
+	if (get_report(p, op) != sizeof(struct ready))
+		die("line %u: pid %u: bad start", g_trace.ops[op].line, g_trace.procs[p].pid);
+	memcpy(&g_ready[p], g_rep, sizeof(struct ready));
+	g_live[p] = 1;
+	g_cthr[g_trace.procs[p].main_thr].live = 1;
+}
+
+/* The pending report of a blocked thread (its wait or vfork has returned). */
+static void finish_blocked(int32_t t, uint32_t op)
+{
+	if (!g_cthr[t].live || g_cthr[t].blocked == CB_NONE)
+		return;
+	g_cthr[t].blocked = CB_NONE;
+	out(g_rep, get_report(g_trace.thrs[t].proc, op));
+}
+
+static long status_num(const char *buf, const char *name)
+{
+	const char *p = strstr(buf, name);
+	long v = 0;
+
+	if (!p)
+		return -1;
+	for (p += strlen(name); *p == ' ' || *p == '\t'; p++)
+		;
+	while (*p >= '0' && *p <= '9')
+		v = v * 10 + (*p++ - '0');
+	return v;
+}
+
+static int read_status_file(const char *path, long *pte, long *rss)
+{
+	static char buf[8192];
+	int fd = open(path, O_RDONLY);
+	ssize_t n = 0, got;
+
+	if (fd < 0)
+		return -1;
+	while ((got = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0)
+		n += got;
+	close(fd);
+	buf[n] = 0;
+	*pte = status_num(buf, "\nVmPTE:");
+	*rss = status_num(buf, "\nRssAnon:");
+	return *pte < 0 || *rss < 0 ? -1 : 0;
+}
+
+/* VmPTE and RssAnon of a process whose threads are all blocked (wait, vfork), read by the coordinator: the mm's
+ * counters (its threads folded their RSS caches at the end of their last op). The group leader may have ended (an
+ * exec by another thread): then any of its tasks. */
+static void blocked_status(int32_t p, uint32_t op, long *pte, long *rss)
+{
+	char path[320];
+	static char dents[4096];
+	int fd;
+	long n;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", g_ready[p].pid);
+	if (!read_status_file(path, pte, rss))
+		return;
+	snprintf(path, sizeof(path), "/proc/%d/task", g_ready[p].pid);
+	fd = open(path, O_RDONLY | O_DIRECTORY);
+	while (fd >= 0 && (n = syscall(SYS_getdents64, fd, dents, sizeof(dents))) > 0) {
+		for (long off = 0; off < n;) {
+			struct dirent64 *d = (struct dirent64 *)(dents + off);
+
+			off += d->d_reclen;
+			if (d->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "/proc/%d/task/%s/status", g_ready[p].pid, d->d_name);
+			if (!read_status_file(path, pte, rss)) {
+				close(fd);
+				return;
+			}
+		}
+	}
+	die("line %u: cannot read the memory of pid %u (kernel pid %d)", g_trace.ops[op].line, g_trace.procs[p].pid,
+	    g_ready[p].pid);
+}
+
+/* The thread of process p that answers a mark: the issuer, else its first live thread that is not blocked; -1 if
+ * there is none. */
+static int32_t mark_thread(int32_t p, const struct op *op)
+{
+	if (p == op->proc)
+		return op->thr;
+	for (size_t t = 0; t < g_trace.nthrs; t++)
+		if (g_trace.thrs[t].proc == p && g_cthr[t].live && g_cthr[t].blocked == CB_NONE)
+			return (int32_t)t;
+	return -1;
+}
+
 /* Waits until every writer of p's report pipe is gone: the process has exited and its mm is torn down. */
 static void wait_gone(int32_t p)
 {
@@ -178,8 +297,7 @@ static void wait_gone(int32_t p)
 	while (read(g_trace.procs[p].rep_rd, &c, 1) > 0)
 		;
 	close(g_trace.procs[p].rep_rd);
-	close(g_trace.procs[p].cmd_wr);
-	g_trace.procs[p].rep_rd = g_trace.procs[p].cmd_wr = -1;
+	g_trace.procs[p].rep_rd = -1;
 	g_live[p] = 0;
 }
 
@@ -201,8 +319,28 @@ static void run_mark(uint32_t i)
 		if (best < 0)
 			break;
 		done_pid = g_trace.procs[best].pid;
-		send_cmd(best, i, CMD_MARK, best == op->proc);
-		size_t len = get_report(best, i);
+		int32_t t = mark_thread(best, op);
+		size_t len;
+
+		if (t < 0) {
+			static char rec[512];
+			struct obuf o = { .p = rec, .cap = sizeof(rec) };
+			long pte, rss;
+
+			blocked_status(best, i, &pte, &rss);
+			ob_rec_head(&o, "mark", op->line, done_pid, 0);
+			ob_str(&o, ",\"label\":");
+			ob_json_str(&o, g_trace.labels + op->label);
+			ob_str(&o, ",\"vmpte_kb\":");
+			ob_i64(&o, pte - g_ready[best].base_pte);
+			ob_str(&o, ",\"rss_anon_kb\":");
+			ob_i64(&o, rss - g_ready[best].base_rss);
+			ob_str(&o, "}\n");
+			out(rec, o.len);
+			continue;
+		}
+		send_cmd(t, i, CMD_MARK, best == op->proc);
+		len = get_report(best, i);
 		char *nl = memchr(g_rep, '\n', len);
 		size_t first = nl ? (size_t)(nl - g_rep) + 1 : len;
 
@@ -217,9 +355,7 @@ static void run_mark(uint32_t i)
 
 static void coordinate(void)
 {
-	g_live[0] = 1;
-	if (get_report(0, 0))
-		die("pid 1: bad start");
+	read_ready(0, 0);
 	for (uint32_t i = 0; i < g_trace.nops; i++) {
 		const struct op *op = &g_trace.ops[i];
 
@@ -227,30 +363,91 @@ static void coordinate(void)
 			run_mark(i);
 			continue;
 		}
-		send_cmd(op->proc, i, CMD_OP, 0);
+		send_cmd(op->thr, i, CMD_OP, 0);
+		switch (op->kind) {
+		case OP_WAIT:
+			if (g_live[op->child]) {	/* its report comes after the child's exit */
+				g_cthr[op->thr].blocked = CB_WAIT;
+				g_cthr[op->thr].op = i;
+				continue;
+			}
+			break;
+		case OP_VFORK:	/* its report comes after the child's exec or exit */
+			read_ready(op->child, i);
+			g_cthr[op->thr].blocked = CB_VFORK;
+			g_cthr[op->thr].op = i;
+			continue;
+		default:
+			break;
+		}
 		out(g_rep, get_report(op->proc, i));
-		if (op->kind == OP_FORK) {
-			g_live[op->child] = 1;
-			if (get_report(op->child, i))
-				die("line %u: child %u: bad start", op->line, op->child_pid);
-		} else if (op->kind == OP_EXIT) {
+		switch (op->kind) {
+		case OP_FORK:
+		case OP_SPAWN:
+			read_ready(op->child, i);
+			break;
+		case OP_CLONE:
+			g_cthr[op->child].live = 1;
+			break;
+		case OP_TEXIT:
+			g_cthr[op->thr].live = 0;
+			break;
+		case OP_EXEC:
+			for (size_t t = 0; t < g_trace.nthrs; t++)
+				if (g_trace.thrs[t].proc == op->proc && (int32_t)t != op->thr)
+					g_cthr[t].live = 0;
+			if (op->vparent >= 0) {
+				read_ready(op->proc, i);	/* the exec'd worker */
+				finish_blocked(op->vparent, i);
+			}
+			break;
+		case OP_EXIT:
+			for (size_t t = 0; t < g_trace.nthrs; t++)
+				if (g_trace.thrs[t].proc == op->proc)
+					g_cthr[t].live = 0;
 			wait_gone(op->proc);
+			if (op->vparent >= 0)
+				finish_blocked(op->vparent, i);
+			for (size_t t = 0; t < g_trace.nthrs; t++)
+				if (g_cthr[t].blocked == CB_WAIT && g_trace.ops[g_cthr[t].op].child == op->proc)
+					finish_blocked((int32_t)t, i);
+			break;
+		default:
+			break;
 		}
 	}
-	for (size_t p = 0; p < g_trace.nprocs; p++) {
-		if (g_live[p]) {
-			close(g_trace.procs[p].cmd_wr);
-			g_trace.procs[p].cmd_wr = -1;
+	/* End of trace: every thread reads EOF (all at once: a vfork parent waits for its child). */
+	for (size_t t = 0; t < g_trace.nthrs; t++) {
+		if (g_trace.thrs[t].cmd_wr >= 0)
+			close(g_trace.thrs[t].cmd_wr);
+		g_trace.thrs[t].cmd_wr = -1;
+	}
+	for (size_t p = 0; p < g_trace.nprocs; p++)
+		if (g_live[p])
 			wait_gone((int32_t)p);
+}
+
+/* --fds=LIST of an exec'd worker (thread.c exec_worker()). */
+static void take_fds(int32_t proc, const char *list)
+{
+	const char *s = list;
+
+	for (size_t j = 0; j < g_trace.nprocs; j++)
+		if (in_subtree((int32_t)j, proc))
+			g_trace.procs[j].rep_wr = (int)strtol(s, (char **)&s, 10), s += *s == ',';
+	for (size_t t = 0; t < g_trace.nthrs; t++)
+		if (g_trace.thrs[t].real && in_subtree(g_trace.thrs[t].proc, proc)) {
+			g_trace.thrs[t].cmd_rd = (int)strtol(s, (char **)&s, 10);
+			s += *s == ',';
 		}
-	}
 }
 
 int main(int argc, char **argv)
 {
-	int odf = 0;
-	const char *path = NULL;
+	int odf = 0, worker = -1;
+	const char *path = NULL, *fds = NULL;
 	pid_t pid1;
+	ssize_t n;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--odf"))
@@ -260,6 +457,10 @@ int main(int argc, char **argv)
 			odf = argv[i][10] - '0';
 		else if (!strcmp(argv[i], "--no-thp"))
 			g_no_thp = 1;
+		else if (!strncmp(argv[i], "--worker=", 9))
+			worker = atoi(argv[i] + 9);
+		else if (!strncmp(argv[i], "--fds=", 6))
+			fds = argv[i] + 6;
 		else if (argv[i][0] == '-' || path)
 			usage();
 		else
@@ -268,14 +469,36 @@ int main(int argc, char **argv)
 	if (!path)
 		usage();
 	no_rseq(argv);
+	g_mode = odf;
+	g_trace_path = path;
+	n = readlink("/proc/self/exe", g_exe, sizeof(g_exe) - 1);
+	if (n <= 0)
+		die("readlink /proc/self/exe: %s", strerror(errno));
+	g_exe[n] = 0;
 	parse_trace(path, &g_trace);
-	/* 4 pipe ends per process, the references of one worker, the scratch pipe and a few more */
-	raise_nofile(g_trace.nprocs * 4 + g_trace.max_ref_fds + 32);
+	if (worker >= 0) {
+		/* The exec of a vfork or spawn child: a fresh image, set up like the coordinator (same allocations),
+		 * then the worker of that process with the inherited pipe ends. use_odf is inherited over exec. */
+		if ((size_t)worker >= g_trace.nprocs || !fds)
+			usage();
+		pool_init();
+		refs_init(g_trace.max_refs);
+		own_memory_init();
+		reloc_init(&g_trace, g_own_slots);
+		heap_init(odf == 2);
+		take_fds(worker, fds);
+		worker_main(worker);
+	}
+	/* 2 pipe ends per process and per thread, the references of one worker, the scratch pipe and a few more */
+	raise_nofile(g_trace.nprocs * 2 + g_trace.nthrs * 2 + g_trace.max_ref_fds + 32);
 	g_rep = malloc(g_rep_cap);
 	g_live = calloc(g_trace.nprocs, 1);
-	if (!g_rep || !g_live)
+	g_ready = calloc(g_trace.nprocs, sizeof(*g_ready));
+	g_cthr = calloc(g_trace.nthrs, sizeof(*g_cthr));
+	if (!g_rep || !g_live || !g_ready || !g_cthr)
 		die("out of memory");
 	make_pipes();
+	pool_init();
 	refs_init(g_trace.max_refs);
 	own_memory_init();
 	reloc_init(&g_trace, g_own_slots);
@@ -291,9 +514,13 @@ int main(int argc, char **argv)
 		worker_main(0);
 	/* Only the workers hold the worker ends. */
 	for (size_t p = 0; p < g_trace.nprocs; p++) {
-		close(g_trace.procs[p].cmd_rd);
 		close(g_trace.procs[p].rep_wr);
-		g_trace.procs[p].cmd_rd = g_trace.procs[p].rep_wr = -1;
+		g_trace.procs[p].rep_wr = -1;
+	}
+	for (size_t t = 0; t < g_trace.nthrs; t++) {
+		if (g_trace.thrs[t].cmd_rd >= 0)
+			close(g_trace.thrs[t].cmd_rd);
+		g_trace.thrs[t].cmd_rd = -1;
 	}
 	coordinate();
 	return 0;

@@ -66,7 +66,7 @@ void ob_json_str(struct obuf *o, const char *s)
 	ob_putc(o, '"');
 }
 
-void ob_rec_head(struct obuf *o, const char *kind, uint32_t line, uint32_t pid)
+void ob_rec_head(struct obuf *o, const char *kind, uint32_t line, uint32_t pid, uint32_t tid)
 {
 	ob_str(o, "{\"k\":\"");
 	ob_str(o, kind);
@@ -74,6 +74,10 @@ void ob_rec_head(struct obuf *o, const char *kind, uint32_t line, uint32_t pid)
 	ob_u64(o, line);
 	ob_str(o, ",\"pid\":");
 	ob_u64(o, pid);
+	if (tid) {
+		ob_str(o, ",\"tid\":");
+		ob_u64(o, tid);
+	}
 }
 
 void die(const char *fmt, ...)

@@ -136,13 +136,20 @@ static long status_field(const char *name)
 	return v;
 }
 
+void rss_sync(void)
+{
+	madvise((void *)g_sync_hole, PAGE_SZ, MADV_DONTNEED);
+}
+
 void read_status(long *vmpte_kb, long *rss_anon_kb)
 {
 	int fd;
 	ssize_t n = 0, got;
 
-	madvise((void *)g_sync_hole, PAGE_SZ, MADV_DONTNEED);
-	fd = open("/proc/self/status", O_RDONLY);
+	rss_sync();
+	/* v2: the thread's own view (the same mm counters); /proc/self/status is the group leader's, which may have
+	 * ended (an exec by another thread) and then shows no memory lines. */
+	fd = open(g_trace.v2 ? "/proc/thread-self/status" : "/proc/self/status", O_RDONLY);
 	if (fd < 0)
 		die("/proc/self/status: cannot open");
 	while ((got = read(fd, g_status + n, sizeof(g_status) - 1 - n)) > 0)

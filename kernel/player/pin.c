@@ -163,6 +163,12 @@ void unpin_all(void)
 		ring_drop(g_nrings - 1);
 }
 
+void pins_close_inherited_fds(void)
+{
+	for (int i = 0; i < g_nrings; i++)
+		close(g_rings[i].fd);
+}
+
 void pins_forget_inherited(void)
 {
 	for (int i = 0; i < g_nrings; i++)

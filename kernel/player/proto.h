@@ -14,4 +14,11 @@ struct cmd {
 	uint8_t pad[2];
 };
 
+/* A new worker's first report ("ready"): its kernel pid and its baseline (README.md "Baseline"). Not printed. */
+struct ready {
+	int32_t pid;
+	int32_t pad;
+	int64_t base_pte, base_rss;
+};
+
 #endif

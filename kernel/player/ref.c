@@ -177,6 +177,15 @@ void refs_drop_all(void)
 		close_ref(&g_refs[--g_nrefs]);
 }
 
+void refs_close_inherited_fds(void)
+{
+	for (size_t i = 0; i < g_nrefs; i++) {
+		close(g_refs[i].fd);
+		if (g_refs[i].fd_w >= 0)
+			close(g_refs[i].fd_w);
+	}
+}
+
 void refs_forget_inherited(void)
 {
 	refs_drop_all(); /* the parent's files stay open in the parent: closing ours drops no reference */

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,10 +19,13 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 struct trace g_trace;
-int g_no_thp;
+int g_no_thp, g_mode;
+const char *g_trace_path;
+char g_exe[4096];
 
 static char g_obuf_mem[1 << 16];
 static struct obuf g_ob = { .p = g_obuf_mem, .cap = sizeof(g_obuf_mem) };
@@ -30,7 +34,7 @@ static sigjmp_buf g_segv_env;
 static volatile int g_in_access;
 static volatile uint64_t g_cur_va, g_hash, g_pages;
 static volatile int g_signo;
-static int g_self;
+static int g_who = RUSAGE_SELF;	/* RUSAGE_THREAD for v2: minflt of the issuing thread */
 
 /* Per-process heap emulation of brk (inherited over fork, reset by exec). */
 static int g_has_heap;
@@ -128,7 +132,7 @@ static void do_access(const struct op *op)
 	g_cur_va = first;
 	if (sigsetjmp(g_segv_env, 0)) {
 		/* SIGBUS: a shared mapping grown by mremap beyond its shmem object (not in docs/DIFFTEST.md). */
-		ob_rec_head(&g_ob, g_signo == SIGBUS ? "sigbus" : "segv", op->line, op->pid);
+		ob_rec_head(&g_ob, g_signo == SIGBUS ? "sigbus" : "segv", op->line, op->pid, op->tid);
 		ob_str(&g_ob, ",\"addr\":");
 		ob_u64(&g_ob, g_cur_va);
 		ob_str(&g_ob, "}\n");
@@ -159,7 +163,7 @@ static void emit_read(const struct op *op)
 
 	memcpy(tmp, g_ob.p, seg_len < sizeof(tmp) ? seg_len : sizeof(tmp));
 	g_ob.len = 0;
-	ob_rec_head(&g_ob, "read", op->line, op->pid);
+	ob_rec_head(&g_ob, "read", op->line, op->pid, op->tid);
 	ob_str(&g_ob, ",\"hash\":");
 	ob_u64(&g_ob, g_hash);
 	ob_str(&g_ob, ",\"pages\":");
@@ -179,7 +183,7 @@ static void do_refs(const struct op *op)
 		int r = op->kind == OP_READREF ? readref_page(va, &v) : putref_page(va);
 
 		if (r) {
-			ob_rec_head(&g_ob, "noref", op->line, op->pid);
+			ob_rec_head(&g_ob, "noref", op->line, op->pid, op->tid);
 			ob_str(&g_ob, ",\"addr\":");
 			ob_u64(&g_ob, va);
 			ob_str(&g_ob, "}\n");
@@ -190,7 +194,7 @@ static void do_refs(const struct op *op)
 		pages++;
 	}
 	if (op->kind == OP_READREF) {
-		ob_rec_head(&g_ob, "readref", op->line, op->pid);
+		ob_rec_head(&g_ob, "readref", op->line, op->pid, op->tid);
 		ob_str(&g_ob, ",\"hash\":");
 		ob_u64(&g_ob, hash);
 		ob_str(&g_ob, ",\"pages\":");
@@ -234,18 +238,18 @@ static void do_brk(const struct op *op)
 
 static void emit_op(const struct op *op, long flt)
 {
-	ob_rec_head(&g_ob, "op", op->line, op->pid);
+	ob_rec_head(&g_ob, "op", op->line, op->pid, op->tid);
 	ob_str(&g_ob, ",\"minflt\":");
 	ob_i64(&g_ob, flt);
 	ob_str(&g_ob, "}\n");
 }
 
-static void emit_mem(const char *kind, const struct op *op, uint32_t pid)
+static void emit_mem(const char *kind, const struct op *op, uint32_t pid, uint32_t tid)
 {
 	long pte, rss;
 
 	read_status(&pte, &rss);
-	ob_rec_head(&g_ob, kind, op->line, pid);
+	ob_rec_head(&g_ob, kind, op->line, pid, tid);
 	if (op->kind == OP_MARK) {
 		ob_str(&g_ob, ",\"label\":");
 		ob_json_str(&g_ob, g_trace.labels + op->label);
@@ -260,19 +264,31 @@ static void emit_mem(const char *kind, const struct op *op, uint32_t pid)
 static void send_report(void)
 {
 	uint32_t len = (uint32_t)g_ob.len;
+	int fd = g_trace.procs[me()->proc].rep_wr;
 
-	if (write_all(g_trace.procs[g_self].rep_wr, &len, sizeof(len)) ||
-	    write_all(g_trace.procs[g_self].rep_wr, g_ob.p, g_ob.len))
-		_exit(1);
+	/* Reset before writing: once the coordinator has the report it may start another thread of this process,
+	 * which uses the same buffer. Nothing of the player's shared state is touched after the last write. */
 	g_ob.len = 0;
+	if (write_all(fd, &len, sizeof(len)) || write_all(fd, g_ob.p, len))
+		_exit(1);
 }
 
-static int in_subtree(int32_t j, int32_t root)
+static void send_ready(void)
 {
-	for (; j >= 0; j = g_trace.procs[j].parent)
-		if (j == root)
-			return 1;
-	return 0;
+	struct ready r = { .pid = getpid(), .base_pte = g_base_pte, .base_rss = g_base_rss };
+
+	if (write_all(g_trace.procs[me()->proc].rep_wr, &(uint32_t){ sizeof(r) }, sizeof(uint32_t)) ||
+	    write_all(g_trace.procs[me()->proc].rep_wr, &r, sizeof(r)))
+		_exit(1);
+}
+
+/* v2: fold this thread's cached RSS changes into the mm after every op (6.1 SPLIT_RSS_COUNTING), so that a mark
+ * read by another thread, or by the coordinator for a blocked process, sees them. */
+static void op_done(void)
+{
+	if (g_trace.v2)
+		rss_sync();
+	send_report();
 }
 
 static void close_fd(int *fd)
@@ -288,18 +304,33 @@ static void close_foreign_fds(int32_t self)
 	for (size_t j = 0; j < g_trace.nprocs; j++) {
 		struct proc *p = &g_trace.procs[j];
 
-		close_fd(&p->cmd_wr);
 		close_fd(&p->rep_rd);
-		if (!in_subtree((int32_t)j, self)) {
-			close_fd(&p->cmd_rd);
+		if (!in_subtree((int32_t)j, self))
 			close_fd(&p->rep_wr);
-		}
 	}
+	for (size_t t = 0; t < g_trace.nthrs; t++) {
+		struct thr *th = &g_trace.thrs[t];
+
+		close_fd(&th->cmd_wr);
+		if (!in_subtree(th->proc, self))
+			close_fd(&th->cmd_rd);
+	}
+}
+
+/* In a parent after fork, vfork or spawn: the child holds its subtree's pipe ends alone. */
+static void close_child_fds(int32_t child)
+{
+	for (size_t j = 0; j < g_trace.nprocs; j++)
+		if (in_subtree((int32_t)j, child))
+			close_fd(&g_trace.procs[j].rep_wr);
+	for (size_t t = 0; t < g_trace.nthrs; t++)
+		if (in_subtree(g_trace.thrs[t].proc, child))
+			close_fd(&g_trace.thrs[t].cmd_rd);
 }
 
 /* fork, then in the parent getrusage, with no user-memory write in between (the parent's memory is write-protected
  * now: a write would fault and count). Returns fork's result. */
-static long fork_then_rusage(struct rusage *ru)
+static long fork_then_rusage(struct rusage *ru, long who)
 {
 	long ret;
 
@@ -309,12 +340,12 @@ static long fork_then_rusage(struct rusage *ru)
 			 "test %%rax, %%rax\n\t"
 			 "jle 1f\n\t"
 			 "mov $98, %%eax\n\t"	/* __NR_getrusage */
-			 "xor %%edi, %%edi\n\t"	/* RUSAGE_SELF */
+			 "mov %2, %%rdi\n\t"	/* RUSAGE_SELF, or RUSAGE_THREAD for v2 */
 			 "mov %1, %%rsi\n\t"
 			 "syscall\n\t"
 			 "1: mov %%r12, %%rax\n\t"
-			 : "=&a"(ret)	/* early clobber: ru must not come in %rax */
-			 : "r"(ru)
+			 : "=&a"(ret)	/* early clobber: ru and who must not come in %rax */
+			 : "r"(ru), "r"(who)
 			 : "rcx", "r11", "rdi", "rsi", "r12", "memory");
 	return ret;
 }
@@ -323,30 +354,99 @@ static void do_fork(const struct op *op)
 {
 	long ret;
 
-	getrusage(RUSAGE_SELF, &g_ru0);
-	ret = fork_then_rusage(&g_ru1);
+	getrusage(g_who, &g_ru0);
+	ret = fork_then_rusage(&g_ru1, g_who);
 	if (ret < 0) {
 		fprintf(stderr, "odf-player: line %u: fork failed: %s\n", op->line, strerror((int)-ret));
 		_exit(1);
 	}
 	if (ret == 0) {
-		g_self = op->child;
+		struct tctx *c = me();	/* the forking thread's stack: the child's only thread */
+
+		c->proc = op->child;
+		c->thr = g_trace.procs[op->child].main_thr;
 		pins_forget_inherited();
 		refs_forget_inherited();
-		close_foreign_fds(g_self);
+		close_foreign_fds(op->child);
 		self_touch();
-		send_report(); /* empty: "ready" */
+		if (g_trace.v2)
+			threads_after_fork(c);
+		send_ready();
 		return;
 	}
-	for (size_t j = 0; j < g_trace.nprocs; j++) {
-		if (in_subtree((int32_t)j, op->child)) {
-			close_fd(&g_trace.procs[j].cmd_rd);
-			close_fd(&g_trace.procs[j].rep_wr);
-		}
-	}
+	close_child_fds(op->child);
 	self_touch();
+	g_trace.procs[op->child].real_pid = (int32_t)ret;
 	emit_op(op, minflt(&g_ru1) - minflt(&g_ru0));
-	send_report();
+	op_done();
+}
+
+static void serve(void) __attribute__((noreturn));
+
+/* A vfork or spawn child, on its own pool stack, in the parent's address space until its exec or exit. */
+static int vfork_child(void *arg)
+{
+	const struct op *op = arg;
+	struct tctx *c = me();
+
+	close_fds_not_in_subtree_nowrite(c->proc);
+	pins_close_inherited_fds();
+	refs_close_inherited_fds();
+	if (op->kind == OP_SPAWN)
+		exec_worker(c->proc);
+	send_ready();
+	serve();
+}
+
+/* vfork CHILD / spawn CHILD: clone(CLONE_VM | CLONE_VFORK) with the child on a pool stack, as vfork() and glibc's
+ * posix_spawn() do inside. The parent's state of the op lives on its own stack (the child shares the rest). */
+static void do_vfork(const struct op *op)
+{
+	struct rusage r0, r1;
+	int k = slot_alloc(op);
+	struct tctx *c = &g_ctx[k];
+	long pid;
+
+	c->proc = op->child;
+	c->thr = g_trace.procs[op->child].main_thr;
+	getrusage(g_who, &r0);
+	pid = clone(vfork_child, slot_top(k), CLONE_VM | CLONE_VFORK | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID |
+		    SIGCHLD, (void *)op, &c->tidword, NULL, &c->tidword);
+	getrusage(g_who, &r1);
+	if (pid < 0)
+		die("line %u: clone(CLONE_VM|CLONE_VFORK): %s", op->line, strerror(errno));
+	/* The child has exec'd or exited: its stack is free (the kernel cleared the tid word at mm_release). */
+	c->tidword = 0;
+	close_child_fds(op->child);
+	g_trace.procs[op->child].real_pid = (int32_t)pid;
+	emit_op(op, minflt(&r1) - minflt(&r0));
+	op_done();
+}
+
+static int thread_main(void *arg)
+{
+	(void)arg;
+	serve();
+}
+
+/* clone TID: a raw clone thread on a pool stack (already touched: no fault in the caller). It starts on the
+ * caller's CPU (the affinity is inherited). */
+static void do_clone(const struct op *op)
+{
+	int k = slot_alloc(op);
+	struct tctx *c = &g_ctx[k];
+	long tid;
+
+	c->proc = me()->proc;
+	c->thr = op->child;
+	getrusage(g_who, &g_ru0);
+	tid = clone(thread_main, slot_top(k), CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
+		    CLONE_SYSVSEM | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID, NULL, &c->tidword, NULL, &c->tidword);
+	getrusage(g_who, &g_ru1);
+	if (tid < 0)
+		die("line %u: clone thread: %s", op->line, strerror(errno));
+	emit_op(op, minflt(&g_ru1) - minflt(&g_ru0));
+	op_done();
 }
 
 /* ODF_PLAYER_DUMP_MAPS=LINE: print the process's /proc/self/maps on stderr before the op of that line (debugging;
@@ -374,7 +474,7 @@ static void run_op(const struct op *op)
 	if (op->line == g_dump_line)
 		dump_maps(op);
 
-	getrusage(RUSAGE_SELF, &g_ru0);
+	getrusage(g_who, &g_ru0);
 	switch (op->kind) {
 	case OP_MMAP:
 		if (mmap((void *)r, op->b, op->prot,
@@ -409,7 +509,7 @@ static void run_op(const struct op *op)
 		break;
 	case OP_PIN:
 		if (pin_range(op->a, op->b, &fail)) {
-			ob_rec_head(&g_ob, "pinfail", op->line, op->pid);
+			ob_rec_head(&g_ob, "pinfail", op->line, op->pid, op->tid);
 			ob_str(&g_ob, ",\"addr\":");
 			ob_u64(&g_ob, fail);
 			ob_str(&g_ob, "}\n");
@@ -426,7 +526,7 @@ static void run_op(const struct op *op)
 		break;
 	case OP_GETREF:
 		if (getref_range(op->a, op->b, op->flags & REF_PIN, &fail)) {
-			ob_rec_head(&g_ob, "reffail", op->line, op->pid);
+			ob_rec_head(&g_ob, "reffail", op->line, op->pid, op->tid);
 			ob_str(&g_ob, ",\"addr\":");
 			ob_u64(&g_ob, fail);
 			ob_str(&g_ob, "}\n");
@@ -437,6 +537,10 @@ static void run_op(const struct op *op)
 		do_refs(op);
 		break;
 	case OP_EXEC:
+		if (op->vparent >= 0)
+			break;	/* a vfork child: the real exec, below */
+		if (g_trace.v2)
+			end_other_threads(op);
 		unpin_all();
 		refs_drop_all();
 		reloc_for_each_run(unmap_run);
@@ -444,14 +548,30 @@ static void run_op(const struct op *op)
 		tell_heap(op);
 		break;
 	case OP_EXIT:
-		emit_mem("exit", op, op->pid);
+		emit_mem("exit", op, op->pid, op->tid);
 		break;
-	default:
+	case OP_CPU:
+		set_cpu(op, (uint32_t)op->a);
+		break;
+	case OP_WAIT: {
+		int st;
+
+		while (waitpid(g_trace.procs[op->child].real_pid, &st, 0) < 0 && errno == EINTR)
+			;
 		break;
 	}
-	getrusage(RUSAGE_SELF, &g_ru1);
+	default:	/* run, begin, end: no memory effect */
+		break;
+	}
+	getrusage(g_who, &g_ru1);
 	emit_op(op, minflt(&g_ru1) - minflt(&g_ru0));
-	send_report();
+	op_done();
+	if (op->kind == OP_TEXIT)
+		syscall(SYS_exit, 0);	/* this thread only; the kernel clears its tid word */
+	if (op->kind == OP_EXEC && op->vparent >= 0)
+		exec_worker(op->proc);	/* releases the vfork parent */
+	if (op->kind == OP_EXIT && op->vparent >= 0)
+		_exit(0);	/* the pins and references are the parent's */
 	if (op->kind == OP_EXIT) {
 		/* Before the report pipe closes: the coordinator's EOF must mean every reference is gone. */
 		unpin_all();
@@ -460,12 +580,51 @@ static void run_op(const struct op *op)
 	}
 }
 
-void worker_main(int self)
+static void on_end(int sig)
 {
-	struct sigaction sa;
+	(void)sig;
+	syscall(SYS_exit, 0);
+}
+
+/* Every thread of a worker: reads its command pipe and executes what it gets. */
+static void serve(void)
+{
 	struct cmd c;
 
-	g_self = self;
+	for (;;) {
+		struct tctx *self = me();
+		int r = read_all(g_trace.thrs[self->thr].cmd_rd, &c, sizeof(c));
+
+		if (r)
+			_exit(r < 0 ? 1 : 0); /* EOF: end of trace (the whole process) */
+		const struct op *op = &g_trace.ops[c.op];
+
+		if (c.what == CMD_MARK) {
+			getrusage(g_who, &g_ru0);
+			emit_mem("mark", op, g_trace.procs[self->proc].pid, 0);
+			getrusage(g_who, &g_ru1);
+			if (c.issuer)
+				emit_op(op, minflt(&g_ru1) - minflt(&g_ru0));
+			op_done();
+		} else if (op->kind == OP_FORK) {
+			do_fork(op);
+		} else if (op->kind == OP_VFORK || op->kind == OP_SPAWN) {
+			do_vfork(op);
+		} else if (op->kind == OP_CLONE) {
+			do_clone(op);
+		} else {
+			run_op(op);
+		}
+	}
+}
+
+void worker_main(int32_t proc)
+{
+	struct sigaction sa;
+	struct tctx *self = me();
+
+	self->proc = proc;
+	self->thr = g_trace.procs[proc].main_thr;
 	if (getenv("ODF_PLAYER_DUMP_MAPS"))
 		g_dump_line = (uint32_t)strtoul(getenv("ODF_PLAYER_DUMP_MAPS"), NULL, 0);
 	memset(&sa, 0, sizeof(sa));
@@ -473,30 +632,21 @@ void worker_main(int self)
 	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
 	sigaction(SIGSEGV, &sa, NULL);
 	sigaction(SIGBUS, &sa, NULL);
-	signal(SIGCHLD, SIG_IGN);
 	signal(SIGPIPE, SIG_DFL);
-	close_foreign_fds(self);
+	if (g_trace.v2) {
+		g_who = RUSAGE_THREAD;
+		signal(SIGCHLD, SIG_DFL);	/* children stay waitable (wait) */
+		signal(SIGUSR1, on_end);	/* exec ends the other threads */
+		if (proc == 0)
+			set_cpu(NULL, 0);	/* processes start on CPU 0; exec'd workers keep their creator's */
+	} else {
+		signal(SIGCHLD, SIG_IGN);
+	}
+	close_foreign_fds(proc);
 	self_touch();
 	read_status(&g_base_pte, &g_base_rss);
-	send_report(); /* ready */
-	for (;;) {
-		int r = read_all(g_trace.procs[g_self].cmd_rd, &c, sizeof(c));
-
-		if (r)
-			_exit(r < 0 ? 1 : 0); /* EOF: end of trace */
-		const struct op *op = &g_trace.ops[c.op];
-
-		if (c.what == CMD_MARK) {
-			getrusage(RUSAGE_SELF, &g_ru0);
-			emit_mem("mark", op, g_trace.procs[g_self].pid);
-			getrusage(RUSAGE_SELF, &g_ru1);
-			if (c.issuer)
-				emit_op(op, minflt(&g_ru1) - minflt(&g_ru0));
-			send_report();
-		} else if (op->kind == OP_FORK) {
-			do_fork(op);
-		} else {
-			run_op(op);
-		}
-	}
+	if (g_trace.v2)
+		threads_register_main(self);
+	send_ready();
+	serve();
 }
