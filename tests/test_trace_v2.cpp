@@ -384,6 +384,27 @@ SCENARIO("trace_v2: every validity rule of v2 has its FILE:LINE message", "[trac
     }
 }
 
+SCENARIO("trace_v2: ended TIDs are never reused, whatever the order they end in", "[trace][v2]") {
+    // Ends 5, 3, then 4 (joins both neighbours), then 6 (joins the run below), and 9 alone.
+    const std::string prefix = V2 + "1 clone 5\n1 clone 3\n1 clone 4\n1 clone 2\n1 clone 6\n1 clone 9\n"
+                                    "1.5 texit\n1.3 texit\n1.4 texit\n1.6 texit\n1.9 texit\n";
+    for (std::uint32_t tid = 2; tid <= 10; ++tid) {
+        INFO("clone " << tid);
+        const std::string err = parse_error(prefix + "1 clone " + std::to_string(tid) + "\n");
+        if (tid == 7 || tid == 8 || tid == 10) {
+            CHECK(err.empty());
+        } else {
+            CHECK_THAT(err, Catch::StartsWith("t.trace:13: reused tid 1." + std::to_string(tid)));
+        }
+        if (tid != 2 && tid != 7 && tid != 8 && tid != 10) {
+            CHECK_THAT(parse_error(prefix + "1." + std::to_string(tid) + " run 1\n"),
+                       Catch::StartsWith("t.trace:13: thread 1." + std::to_string(tid) + " has ended"));
+        }
+    }
+    CHECK(parse_error(prefix + "1.2 run 1\n1.2 exec\n1 clone 7\n1.7 run 1\n").empty());
+    CHECK_THAT(parse_error(prefix + "1.2 exec\n1 clone 2\n"), Catch::StartsWith("t.trace:14: reused tid 1.2"));
+}
+
 SCENARIO("trace_v2: what the rules allow", "[trace][v2]") {
     const std::vector<std::pair<const char*, std::string>> ok = {
         {"threads interleave and exit from any thread ends all", "1 clone 2\n1.2 r 0x1000\n1 w 0x1000\n1.2 exit\n"},

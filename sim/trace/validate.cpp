@@ -131,6 +131,31 @@ Validator::Thread* Validator::find_thread(Threads& ts, std::uint32_t tid) {
     return it != ts.list.end() && it->tid == tid ? &*it : nullptr;
 }
 
+bool Validator::Threads::has_ended(std::uint32_t tid) const {
+    auto it =
+        std::upper_bound(ended.begin(), ended.end(), tid,
+                         [](std::uint32_t a, const std::pair<std::uint32_t, std::uint32_t>& b) { return a < b.first; });
+    return it != ended.begin() && tid <= std::prev(it)->second;
+}
+
+void Validator::Threads::add_ended(std::uint32_t tid) {
+    auto it =
+        std::upper_bound(ended.begin(), ended.end(), tid,
+                         [](std::uint32_t a, const std::pair<std::uint32_t, std::uint32_t>& b) { return a < b.first; });
+    const bool join_prev = it != ended.begin() && std::prev(it)->second + 1 == tid;
+    const bool join_next = it != ended.end() && it->first == tid + 1;
+    if (join_prev && join_next) {
+        std::prev(it)->second = it->second;
+        ended.erase(it);
+    } else if (join_prev) {
+        std::prev(it)->second = tid;
+    } else if (join_next) {
+        it->first = tid;
+    } else {
+        ended.insert(it, {tid, tid});
+    }
+}
+
 std::string thread_name(std::uint32_t pid, std::uint32_t tid) {
     return tid == 0 ? fmt::format("{}", pid) : fmt::format("{}.{}", pid, tid);
 }
@@ -149,13 +174,15 @@ Validator::Thread& Validator::thread_check(const Op& op, Proc& p) {
         // op.tid != 0: no thread but the main thread was ever created.
         fail(op, fmt::format("unknown thread {} (no clone created it)", thread_name(op.pid, op.tid)));
     }
-    Thread* t = find_thread(threads_.find(op.pid)->second, op.tid);
+    Threads& ts = threads_.find(op.pid)->second;
+    Thread* t = find_thread(ts, op.tid);
     if (t == nullptr) {
+        if (ts.has_ended(op.tid)) {
+            fail(op, fmt::format("thread {} has ended", thread_name(op.pid, op.tid)));
+        }
         fail(op, fmt::format("unknown thread {} (no clone created it)", thread_name(op.pid, op.tid)));
     }
     switch (t->state) {
-    case kEnded:
-        fail(op, fmt::format("thread {} has ended", thread_name(op.pid, op.tid)));
     case kBlockedVfork:
         fail(op, fmt::format("thread {} is blocked in vfork until {} execs or exits", thread_name(op.pid, op.tid),
                              t->blocked_on));
@@ -203,11 +230,13 @@ void Validator::end_process(const Op& op, Proc& p, bool exec) {
         }
         if (exec) {
             // Every other thread ends; the process continues as its main thread (runnable, no open interval).
-            for (auto& t : ts.list) {
-                t.state = t.tid == 0 ? kRunnable : kEnded;
-                t.blocked_on = 0;
-                t.open.clear();
+            for (std::size_t i = 1; i < ts.list.size(); ++i) {
+                ts.add_ended(ts.list[i].tid);
             }
+            ts.list.resize(1);
+            ts.list[0].state = kRunnable;
+            ts.list[0].blocked_on = 0;
+            ts.list[0].open.clear();
         } else {
             threads_.erase(it);
             p.flags = static_cast<std::uint8_t>(p.flags & ~kThreads);
@@ -368,7 +397,7 @@ void Validator::check(const Op& op, std::size_t label_count) {
         Threads& ts = threads_of(op.pid, *p);
         auto it = std::lower_bound(ts.list.begin(), ts.list.end(), op.child,
                                    [](const Thread& a, std::uint32_t b) { return a.tid < b; });
-        if (it != ts.list.end() && it->tid == op.child) {
+        if ((it != ts.list.end() && it->tid == op.child) || ts.has_ended(op.child)) {
             fail(op, fmt::format("reused tid {} (a TID is never reused in a process)", thread_name(op.pid, op.child)));
         }
         Thread t;
@@ -381,10 +410,12 @@ void Validator::check(const Op& op, std::size_t label_count) {
         if (op.tid == 0) {
             fail(op, fmt::format("texit of the main thread of {} (exit ends the process)", op.pid));
         }
-        thread->state = kEnded;
-        thread->open.clear();
-        thread->open.shrink_to_fit();
-        break;
+        {
+            Threads& ts = threads_.find(op.pid)->second;
+            ts.add_ended(op.tid);
+            ts.list.erase(ts.list.begin() + (thread - ts.list.data()));
+            break;
+        }
     case OpKind::Cpu:
         if (op.child > kMaxCpu) {
             fail(op, fmt::format("bad cpu {} (0 to {})", op.child, kMaxCpu));

@@ -118,7 +118,7 @@ class Validator {
         std::uint8_t state = kUnused;
         std::uint8_t flags = 0;
     };
-    enum : std::uint8_t { kRunnable = 0, kBlockedVfork = 1, kBlockedWait = 2, kEnded = 3 };
+    enum : std::uint8_t { kRunnable = 0, kBlockedVfork = 1, kBlockedWait = 2 };
     struct Thread {
         std::uint32_t tid = 0;
         std::uint32_t blocked_on = 0; // child pid (kBlockedVfork, kBlockedWait)
@@ -126,8 +126,11 @@ class Validator {
         std::vector<std::uint32_t> open; // labels of open intervals
     };
     struct Threads {
-        std::vector<Thread> list; // sorted by tid; ended threads stay (a TID is never reused)
-        unsigned in_vfork = 0;    // threads blocked in vfork
+        std::vector<Thread> list; // the live threads, sorted by tid (the main thread first)
+        std::vector<std::pair<std::uint32_t, std::uint32_t>> ended; // TIDs that ended: sorted disjoint [lo, hi]
+        unsigned in_vfork = 0;                                      // threads blocked in vfork
+        [[nodiscard]] bool has_ended(std::uint32_t tid) const;
+        void add_ended(std::uint32_t tid);
     };
 
     Proc* find(std::uint32_t pid);
