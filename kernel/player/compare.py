@@ -2,7 +2,8 @@
 """Compares observation logs (docs/DIFFTEST.md): model vs kernel player, record by record.
 
 usage: compare.py NAME MODEL.jsonl KERNEL.jsonl
-Prints one line per disagreement: NAME line L pid P KIND: FIELD model=X kernel=Y; exits 1 on any.
+Prints one line per disagreement: NAME line L pid P[.TID] KIND: FIELD model=X kernel=Y; exits 1 on any.
+Records are matched by line, pid, tid (absent: 0, the main thread) and kind.
 """
 import json
 import sys
@@ -34,7 +35,7 @@ def load(path):
                 r = json.loads(text)
             except json.JSONDecodeError as e:
                 raise SystemExit(f"{path}:{n}: not JSON: {e}")
-            key = (r.get("line"), r.get("pid"), r.get("k"))
+            key = (r.get("line"), r.get("pid"), r.get("tid", 0), r.get("k"))
             if key not in recs:
                 recs[key] = []
                 order.append(key)
@@ -52,12 +53,12 @@ def main():
     name, mpath, kpath = sys.argv[1:]
     model, morder = load(mpath)
     kernel, korder = load(kpath)
-    keys = sorted(set(morder) | set(korder), key=lambda k: (k[0] or 0, k[1] or 0, str(k[2])))
+    keys = sorted(set(morder) | set(korder), key=lambda k: (k[0] or 0, k[1] or 0, k[2] or 0, str(k[3])))
     bad = []
     for key in keys:
-        line, pid, kind = key
+        line, pid, tid, kind = key
         ms, ks = model.get(key, []), kernel.get(key, [])
-        where = f"{name} line {line} pid {pid} {kind}"
+        where = f"{name} line {line} pid {pid}{'.' + str(tid) if tid else ''} {kind}"
         for i in range(max(len(ms), len(ks))):
             m = ms[i] if i < len(ms) else None
             k = ks[i] if i < len(ks) else None

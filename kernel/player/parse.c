@@ -206,6 +206,18 @@ static int32_t new_proc(struct trace *t, uint32_t pid, int32_t parent)
 }
 
 /* The thread (pid, tid) of the live process p, or -1 with the reason in *why. */
+/* "PID" or "PID.TID" for messages. */
+static const char *tname(uint32_t pid, uint32_t tid)
+{
+	static char b[32];
+
+	if (tid)
+		snprintf(b, sizeof(b), "%u.%u", pid, tid);
+	else
+		snprintf(b, sizeof(b), "%u", pid);
+	return b;
+}
+
 static int32_t tr_proc(int32_t th)
 {
 	return g_t->thrs[th].proc;
@@ -324,9 +336,9 @@ static void parse_line(struct trace *t, char *s, size_t *cap)
 	if (!g_ts[op.thr].live)
 		bad("ended thread %u.%u", op.pid, op.tid);
 	if (g_ts[op.thr].blocked == TB_WAIT)
-		bad("thread %u.%u is blocked in wait for pid %u", op.pid, op.tid, t->procs[g_ts[op.thr].on].pid);
+		bad("thread %s is blocked in wait for pid %u", tname(op.pid, op.tid), t->procs[g_ts[op.thr].on].pid);
 	if (g_ts[op.thr].blocked == TB_VFORK)
-		bad("thread %u.%u is blocked in vfork until pid %u execs or exits", op.pid, op.tid,
+		bad("thread %s is blocked in vfork until pid %u execs or exits", tname(op.pid, op.tid),
 		    t->procs[g_ts[op.thr].on].pid);
 	struct pstate *ps = &g_ps[op.proc];
 	struct pstate *hs = &g_ps[ps->heap_of];
@@ -479,8 +491,8 @@ static void parse_line(struct trace *t, char *s, size_t *cap)
 		op.kind = OP_EXEC;
 		for (size_t i = 0; i < t->nthrs; i++)
 			if (t->thrs[i].proc == op.proc && (int32_t)i != op.thr && g_ts[i].blocked == TB_VFORK)
-				bad("exec while thread %u.%u is blocked in vfork: not supported by the player", op.pid,
-				    t->thrs[i].tid);
+				bad("exec while thread %s is blocked in vfork: not supported by the player",
+				    tname(op.pid, t->thrs[i].tid));
 		vfork_done(t, op.proc, &op);
 		ps = &g_ps[op.proc];
 		ps->has_brk = 0;

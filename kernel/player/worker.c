@@ -468,13 +468,14 @@ static void dump_maps(const struct op *op)
 
 static void run_op(const struct op *op)
 {
+	struct rusage ru0, ru1;	/* on this thread's stack: a wait's thread blocks while others run ops */
 	uint64_t r = reloc(op->a);
 	uint64_t fail;
 
 	if (op->line == g_dump_line)
 		dump_maps(op);
 
-	getrusage(g_who, &g_ru0);
+	getrusage(g_who, &ru0);
 	switch (op->kind) {
 	case OP_MMAP:
 		if (mmap((void *)r, op->b, op->prot,
@@ -563,8 +564,8 @@ static void run_op(const struct op *op)
 	default:	/* run, begin, end: no memory effect */
 		break;
 	}
-	getrusage(g_who, &g_ru1);
-	emit_op(op, minflt(&g_ru1) - minflt(&g_ru0));
+	getrusage(g_who, &ru1);
+	emit_op(op, minflt(&ru1) - minflt(&ru0));
 	op_done();
 	if (op->kind == OP_TEXIT)
 		syscall(SYS_exit, 0);	/* this thread only; the kernel clears its tid word */
