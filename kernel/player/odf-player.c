@@ -277,6 +277,22 @@ static void blocked_status(int32_t p, uint32_t op, long *pte, long *rss)
 	    g_ready[p].pid);
 }
 
+/* Thread t of process p ends (exec or exit of another thread) while blocked in a wait or vfork: it took no fault
+ * in the op (it was in the system call) and never reports; its op record is written here, minflt 0. */
+static void end_thread(int32_t t)
+{
+	if (g_cthr[t].live && g_cthr[t].blocked != CB_NONE) {
+		static char rec[256];
+		struct obuf o = { .p = rec, .cap = sizeof(rec) };
+		const struct op *op = &g_trace.ops[g_cthr[t].op];
+
+		emit_op_rec(&o, op, 0);
+		out(rec, o.len);
+	}
+	g_cthr[t].live = 0;
+	g_cthr[t].blocked = CB_NONE;
+}
+
 /* The thread of process p that answers a mark: the issuer, else its first live thread that is not blocked; -1 if
  * there is none. */
 static int32_t mark_thread(int32_t p, const struct op *op)
@@ -395,7 +411,7 @@ static void coordinate(void)
 		case OP_EXEC:
 			for (size_t t = 0; t < g_trace.nthrs; t++)
 				if (g_trace.thrs[t].proc == op->proc && (int32_t)t != op->thr)
-					g_cthr[t].live = 0;
+					end_thread((int32_t)t);
 			if (op->vparent >= 0) {
 				read_ready(op->proc, i);	/* the exec'd worker */
 				finish_blocked(op->vparent, i);
@@ -404,7 +420,7 @@ static void coordinate(void)
 		case OP_EXIT:
 			for (size_t t = 0; t < g_trace.nthrs; t++)
 				if (g_trace.thrs[t].proc == op->proc)
-					g_cthr[t].live = 0;
+					end_thread((int32_t)t);
 			wait_gone(op->proc);
 			if (op->vparent >= 0)
 				finish_blocked(op->vparent, i);

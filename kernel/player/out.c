@@ -80,6 +80,14 @@ void ob_rec_head(struct obuf *o, const char *kind, uint32_t line, uint32_t pid, 
 	}
 }
 
+void emit_op_rec(struct obuf *o, const struct op *op, long minflt)
+{
+	ob_rec_head(o, "op", op->line, op->pid, op->tid);
+	ob_str(o, ",\"minflt\":");
+	ob_i64(o, minflt);
+	ob_str(o, "}\n");
+}
+
 void die(const char *fmt, ...)
 {
 	va_list ap;

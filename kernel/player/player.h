@@ -130,6 +130,7 @@ void ob_i64(struct obuf *o, int64_t v);
 void ob_json_str(struct obuf *o, const char *s);
 /* "tid" only when it is not 0 (v1 logs are unchanged). */
 void ob_rec_head(struct obuf *o, const char *kind, uint32_t line, uint32_t pid, uint32_t tid);
+void emit_op_rec(struct obuf *o, const struct op *op, long minflt);	/* {"k":"op",...,"minflt":N} */
 
 /* thread.c: stacks and identities of clone threads and vfork/spawn children (README.md "Threads"). */
 #define STK_SZ (128ULL << 10)

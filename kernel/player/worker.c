@@ -238,10 +238,7 @@ static void do_brk(const struct op *op)
 
 static void emit_op(const struct op *op, long flt)
 {
-	ob_rec_head(&g_ob, "op", op->line, op->pid, op->tid);
-	ob_str(&g_ob, ",\"minflt\":");
-	ob_i64(&g_ob, flt);
-	ob_str(&g_ob, "}\n");
+	emit_op_rec(&g_ob, op, flt);
 }
 
 static void emit_mem(const char *kind, const struct op *op, uint32_t pid, uint32_t tid)
