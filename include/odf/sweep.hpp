@@ -84,12 +84,13 @@ struct Spec {
 void write_file_atomic(const std::string& path, const std::string& content);
 
 // The output directory of a sweep:
-//   plan.json                  the tasks of the last `run` (what Slurm array tasks execute)
+//   plan.json                  the tasks of the last `run`
 //   tasks/<id>/result.json     the result (present and valid = done)
 //   tasks/<id>/failed.json     why the last attempt failed (removed when an attempt succeeds)
 //   tasks/<id>/log             stderr of the last attempt
 //   tasks/<id>/meta.json       host, backend, wall time of the last attempt (not part of the results)
-//   slurm/jobs.json, slurm/<n>/{array.sh,ids.txt,*.out}   Slurm submissions
+//   slurm/jobs.json, slurm/<n>/{array.sh,ids.txt,plan.json,*.out}   Slurm submissions (an array task runs a task
+//                              of its submission's plan.json, whatever later runs write)
 class Store {
   public:
     explicit Store(std::string dir);
@@ -107,8 +108,9 @@ class Store {
     void write_result(const std::string& id, const nlohmann::json& r) const;
     void write_failure(const std::string& id, const nlohmann::json& f) const;
     void clear_failure(const std::string& id) const;
-    void write_plan(const Spec& s) const;
-    [[nodiscard]] Spec read_plan() const; // tasks, resources and name only
+    // plan.json (or `path`): the spec's name, resources and tasks (all of them, or `only`).
+    void write_plan(const Spec& s, const std::string& path = "", const std::vector<const Task*>* only = nullptr) const;
+    [[nodiscard]] Spec read_plan(const std::string& path = "") const; // tasks, resources and name only
 
   private:
     std::string dir_;

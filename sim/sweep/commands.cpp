@@ -423,6 +423,7 @@ void add_sweep_commands(CLI::App& app) {
     {
         struct Opts {
             std::string out;
+            std::string plan;
             std::string id;
         };
         auto o = std::make_shared<Opts>();
@@ -430,14 +431,16 @@ void add_sweep_commands(CLI::App& app) {
                                                 "array task runs)");
         c->add_option("OUT", o->out, "the sweep's output directory")->required();
         c->add_option("--id", o->id, "task id")->required();
+        c->add_option("--plan", o->plan, "the plan to find it in (default: OUT/plan.json)");
         c->callback([o] {
             guarded([&] {
                 const Store store(o->out);
-                const Spec plan = store.read_plan();
+                const Spec plan = store.read_plan(o->plan);
                 const auto it =
                     std::find_if(plan.tasks.begin(), plan.tasks.end(), [&](const Task& t) { return t.id == o->id; });
                 if (it == plan.tasks.end()) {
-                    throw std::runtime_error("no task " + o->id + " in " + store.plan_path());
+                    throw std::runtime_error("no task " + o->id + " in " +
+                                             (o->plan.empty() ? store.plan_path() : o->plan));
                 }
                 if (store.result(it->id)) {
                     std::cerr << "sweep: task " << it->id << " already has a result\n";

@@ -146,6 +146,9 @@ std::vector<std::string> slurm_submit(const Spec& spec, const Store& store, cons
             ids += tasks[first + i]->id + "\n";
         }
         write_file_atomic(dir + "/ids.txt", ids);
+        const std::vector<const Task*> these(tasks.begin() + static_cast<long>(first),
+                                             tasks.begin() + static_cast<long>(first + n));
+        store.write_plan(spec, dir + "/plan.json", &these);
 
         std::string s = "#!/bin/bash\n";
         s += fmt::format("# odf-sim sweep '{}': {} tasks (docs/SWEEPS.md); array index N runs line N+1 of ids.txt.\n",
@@ -175,7 +178,8 @@ std::vector<std::string> slurm_submit(const Spec& spec, const Store& store, cons
             s += l + "\n";
         }
         s += fmt::format("id=$(sed -n \"$((SLURM_ARRAY_TASK_ID + 1))p\" {})\n", sh_quote(dir + "/ids.txt"));
-        s += fmt::format("exec {} sweep task {} --id \"$id\"\n", sh_quote(odf_sim), sh_quote(store.dir()));
+        s += fmt::format("exec {} sweep task {} --plan {} --id \"$id\"\n", sh_quote(odf_sim), sh_quote(store.dir()),
+                         sh_quote(dir + "/plan.json"));
         write_file_atomic(dir + "/array.sh", s);
         fs::permissions(dir + "/array.sh", fs::perms::owner_exec | fs::perms::group_exec, fs::perm_options::add);
 

@@ -126,23 +126,30 @@ void Store::clear_failure(const std::string& id) const {
     fs::remove(failed_path(id), ec);
 }
 
-void Store::write_plan(const Spec& s) const {
+void Store::write_plan(const Spec& s, const std::string& path, const std::vector<const Task*>* only) const {
     json j;
     j["sweep"] = s.name;
     j["spec"] = fs::absolute(s.file).lexically_normal().string();
     j["resources"] = {
         {"cpus", s.resources.cpus}, {"mem_gib", s.resources.mem_gib}, {"time_limit_min", s.resources.time_limit_min}};
     j["tasks"] = json::array();
-    for (const Task& t : s.tasks) {
-        j["tasks"].push_back(t.to_json());
+    if (only != nullptr) {
+        for (const Task* t : *only) {
+            j["tasks"].push_back(t->to_json());
+        }
+    } else {
+        for (const Task& t : s.tasks) {
+            j["tasks"].push_back(t.to_json());
+        }
     }
-    write_file_atomic(plan_path(), j.dump(1) + "\n");
+    write_file_atomic(path.empty() ? plan_path() : path, j.dump(1) + "\n");
 }
 
-Spec Store::read_plan() const {
-    const auto j = read_json(plan_path());
+Spec Store::read_plan(const std::string& path) const {
+    const std::string file = path.empty() ? plan_path() : path;
+    const auto j = read_json(file);
     if (!j) {
-        throw std::runtime_error(plan_path() + ": missing or damaged (written by `odf-sim sweep run`)");
+        throw std::runtime_error(file + ": missing or damaged (written by `odf-sim sweep run`)");
     }
     Spec s;
     try {
@@ -157,7 +164,7 @@ Spec Store::read_plan() const {
             s.tasks.push_back(Task::from_json(t));
         }
     } catch (const json::exception& e) {
-        throw std::runtime_error(plan_path() + ": damaged: " + e.what());
+        throw std::runtime_error(file + ": damaged: " + e.what());
     }
     return s;
 }
