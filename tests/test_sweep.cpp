@@ -268,7 +268,7 @@ TEST_CASE("sweep spec errors name the file, the line, the field and the reason",
     CHECK_THROWS_AS(load_spec((d.path / "absent.json").string()), SpecError);
 }
 
-TEST_CASE("sweep results are written then renamed; a partial or foreign result never counts", "[sweep]") {
+TEST_CASE("sweep results are written then renamed: a partial or foreign result never counts", "[sweep]") {
     TempDir d;
     const Store s(d.str());
     const std::string id = "0123456789abcdef";
