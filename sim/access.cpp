@@ -9,7 +9,7 @@ Kernel::Walk Kernel::walk(Mm& mm, std::uint64_t va, bool charge_steps) {
     Walk w;
     const VirtAddr v{va};
     if (charge_steps) {
-        const int skip = mm.tlb.pwc_lookup(va);
+        const int skip = tlb(mm).pwc_lookup(va);
         if (skip > 0) {
             charge(Cost::WalkStepHit);
         }
@@ -52,7 +52,7 @@ AccessResult Kernel::access(Mm& mm, std::uint64_t va, bool write, std::uint64_t 
     ++mm.stats.accesses;
     const std::uint64_t vpn = va >> kPageShift;
     TlbEntry e;
-    const TlbHit hit = mm.tlb.lookup(vpn, e);
+    const TlbHit hit = tlb(mm).lookup(vpn, e);
     std::uint64_t pfn = 0;
     if (hit != TlbHit::Miss && (!write || (e.writable && e.dirty))) {
         if (hit == TlbHit::L1) {
@@ -82,8 +82,9 @@ AccessResult Kernel::access(Mm& mm, std::uint64_t va, bool write, std::uint64_t 
             }
         }
         w.leaf->raw |= Pte::kAccessed | (write ? Pte::kDirty : 0);
-        mm.tlb.insert(vpn, TlbEntry{w.pfn, w.writable, w.leaf->dirty()}, w.huge);
-        mm.tlb.pwc_fill(va, w.huge);
+        Tlb& t = tlb(mm);
+        t.insert(vpn, TlbEntry{w.pfn, w.writable, w.leaf->dirty()}, w.huge);
+        t.pwc_fill(va, w.huge);
         pfn = w.pfn;
     }
     charge(Cost::MemAccess);

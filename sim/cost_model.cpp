@@ -8,10 +8,11 @@ namespace odf {
 
 namespace {
 constexpr std::string_view kNames[kCostCount] = {
-    "fault_entry", "syscall_entry", "fork_base",     "vma_copy",       "pte_copy",   "pte_zap",       "page_ref_update",
-    "pmd_share",   "table_alloc",   "table_free",    "page_zero",      "page_copy",  "huge_zero",     "huge_copy",
-    "page_alloc",  "page_free",     "walk_step_hit", "walk_step_miss", "tlb_l2_hit", "tlb_flush_all", "tlb_flush_page",
-    "ipi",         "mem_access",    "pte_wrprotect", "pte_scan",       "page_check", "owner_search",
+    "fault_entry",     "syscall_entry", "fork_base",      "vma_copy",    "pte_copy",      "pte_zap",
+    "page_ref_update", "pmd_share",     "table_alloc",    "table_free",  "page_zero",     "page_copy",
+    "huge_zero",       "huge_copy",     "page_alloc",     "page_free",   "walk_step_hit", "walk_step_miss",
+    "tlb_l2_hit",      "tlb_flush_all", "tlb_flush_page", "ipi",         "mem_access",    "pte_wrprotect",
+    "pte_scan",        "page_check",    "owner_search",   "task_create", "exec_base",
 };
 
 struct Default {
@@ -66,6 +67,14 @@ constexpr Default kDefaults[] = {
      "estimate, not measured: per other user of a shared table found by the kernel's rmap-style search when the "
      "owner leaves it (one anon_vma interval-tree node and mm_find_pmd's four dependent loads in another mm's page "
      "tables, ~100 cycles each when they miss the cache)"},
+    {Cost::TaskCreate, 30000,
+     "calibrate/threads.c on this project's 2-vCPU VM (2026-11-30): pthread_create + pthread_join of an empty thread "
+     "16-17 us median, vfork + _exit + waitpid 22-24 us; about 10 us of it is the clone (copy_process without "
+     "copy_mm)"},
+    {Cost::ExecBase, 150000,
+     "estimate: calibrate/threads.c measured vfork + execve(/bin/true) + waitpid at 455 us more than vfork + _exit "
+     "(the whole exec, ld.so, run and exit of the program); the part before exec_mmap() releases a vfork parent "
+     "(open, read and check the binary, bprm setup) is taken as a third of it"},
 };
 } // namespace
 

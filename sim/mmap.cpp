@@ -106,7 +106,7 @@ void Kernel::exit_mm(Mm& mm) {
         release_vma(mm, v);
     }
     free_all_pgtables(mm);
-    mm.tlb.flush_all();
+    flush_all_tlbs(mm);
 }
 
 void Kernel::exit(std::uint32_t pid) {
@@ -126,6 +126,8 @@ void Kernel::exec(std::uint32_t pid) {
     procs_.erase(pid);
     Mm& fresh = create_process(pid);
     fresh.stats = keep;
+    acct_ = &fresh.stats;
+    charge(Cost::ExecBase);
 }
 
 void Kernel::release_vma(Mm& mm, const Vma& v) {

@@ -17,17 +17,23 @@ JsonlObserver::~JsonlObserver() {
     std::fclose(f_);
 }
 
+namespace {
+// `"pid":P`, and `,"tid":T` for an op of a thread other than the main thread (odf-trace v2).
+std::string who(const trace::Op& op) {
+    return op.tid == 0 ? fmt::format("\"pid\":{}", op.pid) : fmt::format("\"pid\":{},\"tid\":{}", op.pid, op.tid);
+}
+} // namespace
+
 void JsonlObserver::addr_record(const char* kind, const trace::Op& op, std::uint64_t addr) {
-    fmt::print(f_, "{{\"k\":\"{}\",\"line\":{},\"pid\":{},\"addr\":{}}}\n", kind, op.line, op.pid, addr);
+    fmt::print(f_, "{{\"k\":\"{}\",\"line\":{},{},\"addr\":{}}}\n", kind, op.line, who(op), addr);
 }
 
 void JsonlObserver::hash_record(const char* kind, const trace::Op& op, std::uint64_t hash, std::uint64_t pages) {
-    fmt::print(f_, "{{\"k\":\"{}\",\"line\":{},\"pid\":{},\"hash\":{},\"pages\":{}}}\n", kind, op.line, op.pid, hash,
-               pages);
+    fmt::print(f_, "{{\"k\":\"{}\",\"line\":{},{},\"hash\":{},\"pages\":{}}}\n", kind, op.line, who(op), hash, pages);
 }
 
 void JsonlObserver::on_op(const trace::Op& op, std::uint64_t minflt) {
-    fmt::print(f_, "{{\"k\":\"op\",\"line\":{},\"pid\":{},\"minflt\":{}}}\n", op.line, op.pid, minflt);
+    fmt::print(f_, "{{\"k\":\"op\",\"line\":{},{},\"minflt\":{}}}\n", op.line, who(op), minflt);
 }
 
 void JsonlObserver::on_read(const trace::Op& op, std::uint64_t hash, std::uint64_t pages) {
@@ -65,7 +71,7 @@ void JsonlObserver::on_mark(const trace::Op& op, std::uint32_t pid, const Mm& mm
 }
 
 void JsonlObserver::on_exit(const trace::Op& op, const Mm& mm) {
-    fmt::print(f_, "{{\"k\":\"exit\",\"line\":{},\"pid\":{},\"vmpte_kb\":{},\"rss_anon_kb\":{}}}\n", op.line, op.pid,
+    fmt::print(f_, "{{\"k\":\"exit\",\"line\":{},{},\"vmpte_kb\":{},\"rss_anon_kb\":{}}}\n", op.line, who(op),
                mm.pgtables_bytes / 1024, mm.rss_anon * 4);
 }
 

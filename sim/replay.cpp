@@ -78,6 +78,10 @@ double us(const CostModel& m, double cyc) {
     return m.to_us(cyc);
 }
 
+// The latency quantiles every report shows (Redis's latency report and the paper's Table 4 use these).
+const std::pair<double, const char*> kLatencyQuantiles[] = {{0.5, "p50"},     {0.9, "p90"},       {0.99, "p99"},
+                                                            {0.999, "p99.9"}, {0.9999, "p99.99"}, {1.0, "max"}};
+
 struct Row {
     std::string name;
     std::vector<double> values;
@@ -132,6 +136,28 @@ std::vector<Row> rows(const std::vector<ModeResult>& r, const CostModel& m) {
         [](const ModeResult& x) { return static_cast<double>(x.peak_rss_pages) * 4096.0 / (1 << 20); });
     add("total cycles", [&](const ModeResult& x) { return x.totals.cycles(m); });
     add("total time (ms)", [&](const ModeResult& x) { return us(m, x.totals.cycles(m)) / 1000.0; });
+    if (!r.empty() && r.front().timeline.enabled) {
+        add("makespan (ms)", [](const ModeResult& x) { return x.timeline.makespan_ns / 1e6; });
+        add("TLB shootdown IPIs", [](const ModeResult& x) { return x.totals.ipis; });
+        add("remote TLB flushes", [](const ModeResult& x) { return x.totals.remote_flushes; });
+        for (std::size_t l = 0; l < r.front().timeline.labels.size(); ++l) {
+            const std::string& name = r.front().timeline.labels[l].label;
+            auto lat = [l](const ModeResult& x) -> const std::vector<double>& {
+                static const std::vector<double> none;
+                return l < x.timeline.labels.size() ? x.timeline.labels[l].latency_ns : none;
+            };
+            add(
+                fmt::format("{} requests", name), [lat](const ModeResult& x) { return lat(x).size(); }, false);
+            add(fmt::format("{} throughput (/s)", name), [lat](const ModeResult& x) {
+                return x.timeline.makespan_ns > 0 ? static_cast<double>(lat(x).size()) * 1e9 / x.timeline.makespan_ns
+                                                  : 0.0;
+            });
+            for (const auto& [q, qn] : kLatencyQuantiles) {
+                add(fmt::format("{} latency {} (us)", name, qn),
+                    [lat, q = q](const ModeResult& x) { return quantile(lat(x), q) / 1000.0; });
+            }
+        }
+    }
     for (int c = 0; c < kCostCount; ++c) {
         const auto cost = static_cast<Cost>(c);
         const bool any = std::any_of(r.begin(), r.end(), [&](const ModeResult& x) { return x.totals.ops[c] != 0; });
@@ -174,6 +200,9 @@ std::vector<ModeResult> replay(const trace::Trace& t, const ReplayOptions& opt) 
     for (ForkMode mode : opt.modes) {
         SimConfig cfg = opt.sim;
         cfg.kernel.mode = mode;
+        if (cfg.cpus == 0 && t.version >= 2) {
+            cfg.cpus = std::max(1, max_cpu_named(t) + 1);
+        }
         Simulator sim(cfg);
         std::unique_ptr<JsonlObserver> obs;
         if (!opt.observe_dir.empty()) {
@@ -203,6 +232,7 @@ std::vector<ModeResult> replay(const trace::Trace& t, const ReplayOptions& opt) 
         sim.finish(t);
         r.totals = sim.totals();
         r.processes = sim.summaries();
+        r.timeline = sim.timeline();
         out.push_back(std::move(r));
     }
     return out;
@@ -315,9 +345,77 @@ std::string format_json(const std::string& title, const std::vector<ModeResult>&
                                        {"vmpte_kb", proc.vmpte_bytes / 1024},
                                        {"cycles", proc.stats.cycles(m)}});
         }
+        if (x.timeline.enabled) {
+            const TimelineReport& tl = x.timeline;
+            nlohmann::json tj;
+            tj["cpus"] = tl.cpus;
+            tj["makespan_ns"] = tl.makespan_ns;
+            tj["remote_flushes"] = x.totals.remote_flushes;
+            tj["threads"] = nlohmann::json::array();
+            for (const ThreadReport& th : tl.threads) {
+                tj["threads"].push_back({{"pid", th.pid},
+                                         {"tid", th.tid},
+                                         {"start_ns", th.start_ns},
+                                         {"end_ns", th.end_ns},
+                                         {"user_ns", th.time.user},
+                                         {"kernel_ns", th.time.kernel},
+                                         {"lock_wait_ns", th.time.lock_wait},
+                                         {"runq_ns", th.time.runq},
+                                         {"blocked_ns", th.time.blocked},
+                                         {"irq_ns", th.time.irq},
+                                         {"idle_ns", th.time.idle}});
+            }
+            tj["labels"] = nlohmann::json::object();
+            for (const LabelReport& l : tl.labels) {
+                nlohmann::json lj;
+                lj["count"] = l.latency_ns.size();
+                lj["throughput_per_s"] =
+                    tl.makespan_ns > 0 ? static_cast<double>(l.latency_ns.size()) * 1e9 / tl.makespan_ns : 0.0;
+                for (const auto& [q, qn] : kLatencyQuantiles) {
+                    lj["latency_ns"][qn] = quantile(l.latency_ns, q);
+                }
+                // The CDF for plots: the latency at every percent, and the tail quantiles above.
+                for (int pct = 0; pct <= 100; ++pct) {
+                    lj["cdf_ns"].push_back(quantile(l.latency_ns, pct / 100.0));
+                }
+                tj["labels"][l.label] = lj;
+            }
+            mj["timeline"] = tj;
+        }
         j["modes"].push_back(mj);
     }
     return j.dump(2) + "\n";
+}
+
+int max_cpu_named(const trace::Trace& t) {
+    int n = -1;
+    for (const trace::Op& op : t.ops) {
+        if (op.kind == trace::OpKind::Cpu) {
+            n = std::max(n, static_cast<int>(op.child));
+        }
+    }
+    return n;
+}
+
+std::string format_threads(const std::vector<ModeResult>& r) {
+    std::string s;
+    for (const auto& x : r) {
+        if (!x.timeline.enabled) {
+            continue;
+        }
+        s += fmt::format("\n{} threads ({} CPUs, makespan {:.3f} ms), ms:\n", mode_name(x.mode), x.timeline.cpus,
+                         x.timeline.makespan_ns / 1e6);
+        s += fmt::format("  {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}\n", "thread", "end", "user",
+                         "kernel", "mmap_lock", "runqueue", "blocked", "irq", "idle");
+        for (const ThreadReport& th : x.timeline.threads) {
+            const ThreadTime& tt = th.time;
+            s += fmt::format(
+                "  {:>10} {:>10.3f} {:>10.3f} {:>10.3f} {:>10.3f} {:>10.3f} {:>10.3f} {:>10.3f} {:>10.3f}\n",
+                fmt::format("{}.{}", th.pid, th.tid), th.end_ns / 1e6, tt.user / 1e6, tt.kernel / 1e6,
+                tt.lock_wait / 1e6, tt.runq / 1e6, tt.blocked / 1e6, tt.irq / 1e6, tt.idle / 1e6);
+        }
+    }
+    return s;
 }
 
 std::string format_csv(const std::string& title, const std::vector<ModeResult>& r, const CostModel& m) {

@@ -39,8 +39,8 @@ void Simulator::summarize(const Mm& mm) {
     s.vmpte_bytes = mm.pgtables_bytes;
 }
 
-void Simulator::access_range(const trace::Op& op, bool write) {
-    Mm& mm = *kernel_.mm(op.pid);
+void Simulator::access_range(const trace::Op& op, std::uint32_t mp, bool write) {
+    Mm& mm = *kernel_.mm(mp);
     const std::uint64_t first = op.addr & ~(kPageSize - 1);
     const std::uint64_t len = op.len == 0 ? 1 : op.len;
     const std::uint64_t last = (op.addr + len - 1) & ~(kPageSize - 1);
@@ -62,9 +62,9 @@ void Simulator::access_range(const trace::Op& op, bool write) {
         ++pages;
         if (oracle_) {
             if (write) {
-                oracle_->write(op.pid, va, tag);
+                oracle_->write(mp, va, tag);
             } else {
-                const std::uint64_t want = oracle_->read(op.pid, va);
+                const std::uint64_t want = oracle_->read(mp, va);
                 if (want != r.value) {
                     diverge(op, *cur_trace_,
                             fmt::format("read of {:#x} returned {:#x}, the oracle says {:#x}", va, r.value, want));
@@ -83,8 +83,8 @@ void Simulator::access_range(const trace::Op& op, bool write) {
     }
 }
 
-void Simulator::getref(const trace::Op& op) {
-    const auto fail = kernel_.getref(op.pid, op.addr, op.len, op.flags == trace::kRefPin);
+void Simulator::getref(const trace::Op& op, std::uint32_t mp) {
+    const auto fail = kernel_.getref(mp, op.addr, op.len, op.flags == trace::kRefPin);
     if (fail && observer_ != nullptr) {
         observer_->on_reffail(op, *fail);
     }
@@ -92,12 +92,12 @@ void Simulator::getref(const trace::Op& op) {
         return;
     }
     // Each reference points at the page the process sees: its content is what a read returns now.
-    const Mm& mm = *kernel_.mm(op.pid);
+    const Mm& mm = *kernel_.mm(mp);
     const std::uint64_t end = fail ? *fail : op.addr + op.len;
     for (std::uint64_t va = op.addr; va < end; va += kPageSize) {
         const Frame& f = kernel_.phys().frame(Pfn{mm.refs.at(va >> kPageShift).back().pfn});
         const std::uint64_t got = f.kind == FrameKind::ZeroPage ? 0 : f.tag;
-        const std::uint64_t want = oracle_->read(op.pid, va);
+        const std::uint64_t want = oracle_->read(mp, va);
         if (got != want) {
             diverge(
                 op, *cur_trace_,
@@ -107,12 +107,12 @@ void Simulator::getref(const trace::Op& op) {
 }
 
 // readref (read) or putref: page by page through this process's references; a page without one ends the op.
-void Simulator::ref_range(const trace::Op& op, bool read) {
+void Simulator::ref_range(const trace::Op& op, std::uint32_t mp, bool read) {
     std::uint64_t hash = 0;
     std::uint64_t pages = 0;
     for (std::uint64_t va = op.addr; va < op.addr + op.len; va += kPageSize) {
         if (read) {
-            const auto r = kernel_.readref(op.pid, va);
+            const auto r = kernel_.readref(mp, va);
             if (!r) {
                 if (observer_ != nullptr) {
                     observer_->on_noref(op, va);
@@ -124,7 +124,7 @@ void Simulator::ref_range(const trace::Op& op, bool read) {
             }
             hash = odf_fold(hash, r->value);
             ++pages;
-        } else if (!kernel_.putref(op.pid, va)) {
+        } else if (!kernel_.putref(mp, va)) {
             if (observer_ != nullptr) {
                 observer_->on_noref(op, va);
             }
@@ -138,12 +138,20 @@ void Simulator::ref_range(const trace::Op& op, bool read) {
 
 void Simulator::apply(const trace::Op& op, const trace::Trace& t) {
     cur_trace_ = &t;
-    Mm* mm = kernel_.mm(op.pid);
+    if (t.version >= 2) {
+        timed_apply(op, t);
+        return;
+    }
+    effect(op, t, op.pid);
+}
+
+void Simulator::effect(const trace::Op& op, const trace::Trace& t, std::uint32_t mp) {
+    Mm* mm = kernel_.mm(mp);
     if (mm == nullptr) {
         diverge(op, t, "operation by a process that does not exist");
     }
     const std::uint64_t minflt_before = mm->stats.minflt;
-    const std::uint32_t pid = op.pid;
+    const std::uint32_t pid = mp;
     try {
         switch (op.kind) {
         case OpKind::Mmap:
@@ -194,19 +202,19 @@ void Simulator::apply(const trace::Op& op, const trace::Trace& t) {
             kernel_.unpin(pid, op.addr, op.len);
             break;
         case OpKind::Getref:
-            getref(op);
+            getref(op, pid);
             break;
         case OpKind::Readref:
-            ref_range(op, true);
+            ref_range(op, pid, true);
             break;
         case OpKind::Putref:
-            ref_range(op, false);
+            ref_range(op, pid, false);
             break;
         case OpKind::Read:
-            access_range(op, false);
+            access_range(op, pid, false);
             break;
         case OpKind::Write:
-            access_range(op, true);
+            access_range(op, pid, true);
             break;
         case OpKind::Fork: {
             const double before = mm->stats.cycles(kernel_.costs());
@@ -242,11 +250,18 @@ void Simulator::apply(const trace::Op& op, const trace::Trace& t) {
                 for (const auto& [p, m] : kernel_.processes()) {
                     pids.push_back(p);
                 }
+                for (const auto& [p, s] : procs_) { // vfork children borrowing their parent's mm
+                    if (s.alive && s.mm_pid != p) {
+                        pids.push_back(p);
+                    }
+                }
                 std::sort(pids.begin(), pids.end());
                 for (std::uint32_t p : pids) {
-                    observer_->on_mark(op, p, *kernel_.mm(p));
+                    observer_->on_mark(op, p, *kernel_.mm(mm_pid(p)));
                 }
             }
+            break;
+        default: // the v2 ops without a memory effect are handled by timed_apply()
             break;
         }
     } catch (const OutOfMemory& e) {

@@ -49,6 +49,7 @@ Counters& Counters::operator+=(const Counters& o) {
     tlb_misses += o.tlb_misses;
     tlb_flushes += o.tlb_flushes;
     ipis += o.ipis;
+    remote_flushes += o.remote_flushes;
     return *this;
 }
 

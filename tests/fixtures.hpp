@@ -7,19 +7,22 @@
 #include "odf/trace/format.hpp"
 
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 #include <string>
 
 namespace odf::test {
 
 inline constexpr std::uint64_t kBase = 0x40000000; // 1 GiB: 2 MiB and 1 GiB aligned
 
-inline trace::Trace parse(const std::string& body) {
-    return trace::parse_text_string("# odf-trace v1\n" + body, "test");
+inline trace::Trace parse(const std::string& body, int version = 1) {
+    return trace::parse_text_string(fmt::format("# odf-trace v{}\n", version) + body, "test");
 }
 
 // A checked simulator that runs text traces op by op, keeping each trace alive for messages.
 struct Run {
     explicit Run(ForkMode mode, std::uint64_t phys_mib = 1024) : sim(config(mode, phys_mib)) {}
+    // An odf-trace v2 run (threads, CPUs, time) with the given configuration.
+    Run(const SimConfig& cfg, int version_) : sim(cfg), version(version_) {}
 
     static SimConfig config(ForkMode mode, std::uint64_t phys_mib) {
         SimConfig c;
@@ -32,7 +35,7 @@ struct Run {
     // Appends `body` to the trace run so far (pids stay alive across calls) and runs the new ops.
     void operator()(const std::string& body) {
         text += body;
-        trace = parse(text);
+        trace = parse(text, version);
         for (std::size_t i = done; i < trace.ops.size(); ++i) {
             sim.apply(trace.ops[i], trace);
         }
@@ -55,6 +58,7 @@ struct Run {
     trace::Trace trace;
     std::string text;
     std::size_t done = 0;
+    int version = 1;
 };
 
 } // namespace odf::test

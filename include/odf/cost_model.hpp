@@ -39,8 +39,10 @@ enum class Cost : std::uint8_t {
     PteScan,       // ODF: one entry read by the scan of a reused shared table (the GUP fix, docs/SEMANTICS.md)
     PageCheck,     // ODF: that scan's look at a present anon page (PageAnonExclusive, page_count)
     OwnerSearch,   // ODF: per other user of a table examined when its owner leaves it and passes the charge on
+    TaskCreate,    // clone of a task that shares the mm: a thread (clone), vfork, posix_spawn's clone
+    ExecBase,      // execve of a small program up to the release of a vfork parent (exec_mmap)
 };
-inline constexpr int kCostCount = 27;
+inline constexpr int kCostCount = 29;
 
 [[nodiscard]] std::string_view cost_name(Cost c);
 

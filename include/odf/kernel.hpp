@@ -92,6 +92,22 @@ class Kernel {
     // One access of the first word of the page containing va. A write stores `tag`.
     AccessResult access(Mm& mm, std::uint64_t va, bool write, std::uint64_t tag);
 
+    // The CPU the current operation runs on (odf-trace v2; 0 for v1 traces): accesses go through this CPU's TLB of
+    // the mm, and TLB flushes send shootdown IPIs to the other CPUs in the mm's cpumask (Mm::cpu_threads).
+    void set_cpu(int cpu) { cpu_ = cpu; }
+    // Charges work that no memory operation does (task creation of clone/vfork/spawn, exec) to process pid.
+    void charge_to(std::uint32_t pid, Cost c) {
+        acct_ = &mm(pid)->stats;
+        charge(c);
+    }
+    [[nodiscard]] int cpu() const { return cpu_; }
+    // Cycles of remote TLB invalidation (the IPI handler) each CPU owes since the last call; resets them.
+    std::vector<double> take_remote_cycles() {
+        std::vector<double> out;
+        out.swap(remote_cycles_);
+        return out;
+    }
+
     // The entry mapping va at `level` in mm's tables, or nullptr if an upper level is missing (for tests/tools).
     [[nodiscard]] const Pte* lookup(const Mm& mm, std::uint64_t va, Level level) const;
 
@@ -209,6 +225,11 @@ class Kernel {
     std::uint64_t write_seq_ = 0;
     Counters* acct_ = nullptr;
     Counters retired_;
+    int cpu_ = 0;
+    std::vector<double> remote_cycles_; // per CPU: invalidation work done there for other CPUs' flushes
+    void shootdown(Mm& mm, double invalidation_cycles);
+    [[nodiscard]] Tlb& tlb(Mm& mm) { return cpu_ == 0 ? mm.tlb : mm.tlb_on(cpu_, cfg_.costs.tlb); }
+    void flush_all_tlbs(Mm& mm);
     friend class InvariantChecker;
 };
 

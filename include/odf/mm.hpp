@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string_view>
 #include <vector>
@@ -64,8 +65,28 @@ struct Mm {
         bool pin = false;      // FOLL_PIN | FOLL_LONGTERM (pincount held too), else FOLL_GET
     };
     std::map<std::uint64_t, std::vector<GupRef>> refs;
-    Tlb tlb;
+    Tlb tlb; // the TLB (with PCID: this mm's entries) of CPU 0
+    // CPUs >= 1, created when a thread of this mm first runs there (odf-trace v2). Entry c-1 is CPU c's.
+    std::vector<std::unique_ptr<Tlb>> cpu_tlbs;
+    // mm_cpumask: runnable threads of this mm per CPU (not blocked, not ended). A TLB flush sends a shootdown IPI
+    // to every other CPU with a count > 0 (6.1 skips lazy-TLB CPUs, which run no thread of the mm).
+    std::vector<std::uint32_t> cpu_threads;
     Counters stats;
+
+    // The TLB of this mm on `cpu`.
+    [[nodiscard]] Tlb& tlb_on(int cpu, const TlbGeometry& g) {
+        if (cpu == 0) {
+            return tlb;
+        }
+        if (cpu_tlbs.size() < static_cast<std::size_t>(cpu)) {
+            cpu_tlbs.resize(static_cast<std::size_t>(cpu));
+        }
+        auto& t = cpu_tlbs[static_cast<std::size_t>(cpu - 1)];
+        if (!t) {
+            t = std::make_unique<Tlb>(g);
+        }
+        return *t;
+    }
 
     // The VMA containing addr, or nullptr.
     [[nodiscard]] Vma* find_vma(std::uint64_t addr);

@@ -29,6 +29,7 @@ struct ModeResult {
     std::map<std::uint32_t, ProcessSummary> processes;
     std::vector<MarkRow> marks; // filled when ReplayOptions::marks is set
     std::vector<LeakEvent> leaks;
+    TimelineReport timeline; // odf-trace v2: threads, CPUs and time
 };
 
 struct ReplayOptions {
@@ -54,5 +55,9 @@ struct Percentiles {
 [[nodiscard]] std::string format_marks(const std::vector<ModeResult>& r);
 [[nodiscard]] std::string format_json(const std::string& title, const std::vector<ModeResult>& r, const CostModel& m);
 [[nodiscard]] std::string format_csv(const std::string& title, const std::vector<ModeResult>& r, const CostModel& m);
+// Per thread of each mode (v2 traces): where its time went.
+[[nodiscard]] std::string format_threads(const std::vector<ModeResult>& r);
+// The highest CPU a trace names (`cpu N`), or -1.
+[[nodiscard]] int max_cpu_named(const trace::Trace& t);
 
 } // namespace odf

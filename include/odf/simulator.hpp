@@ -3,6 +3,7 @@
 
 #include "odf/kernel.hpp"
 #include "odf/oracle.hpp"
+#include "odf/timeline.hpp"
 #include "odf/trace.hpp"
 
 #include <cstdint>
@@ -11,6 +12,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace odf {
@@ -41,6 +43,9 @@ struct SimConfig {
     KernelConfig kernel;
     bool check = false;            // oracle on every read, invariants every `check_every` ops and at the end
     std::uint64_t check_every = 1; // with check: run the invariant checker after every N-th op
+    // odf-trace v2: CPUs of the machine; a `cpu N` with N >= cpus is an error. 0: no limit (replay sets it to the
+    // highest CPU the trace names + 1 unless --cpus is given).
+    int cpus = 0;
 };
 
 // A readref that returned private anonymous data another process wrote after the reference was taken
@@ -82,11 +87,61 @@ class Simulator {
     [[nodiscard]] const std::vector<LeakEvent>& leaks() const { return leaks_; }
     // Totals over all processes, live and exited.
     [[nodiscard]] Counters totals() const;
+    // Threads, CPUs and time of a v2 trace (enabled = false for v1 traces). Complete after finish().
+    [[nodiscard]] TimelineReport timeline() const;
 
   private:
-    void access_range(const trace::Op& op, bool write);
-    void getref(const trace::Op& op);
-    void ref_range(const trace::Op& op, bool read);
+    // The memory effect of one op, in the address space of process `mp` (op.pid, or the vfork parent whose mm a
+    // vfork child borrows), with its observations.
+    void effect(const trace::Op& op, const trace::Trace& t, std::uint32_t mp);
+    void access_range(const trace::Op& op, std::uint32_t mp, bool write);
+    void getref(const trace::Op& op, std::uint32_t mp);
+    void ref_range(const trace::Op& op, std::uint32_t mp, bool read);
+
+    // --- odf-trace v2: threads, CPUs and simulated time (sim/threads.cpp)
+    struct ThreadState {
+        std::uint32_t pid = 0;
+        std::uint32_t tid = 0;
+        int cpu = 0;
+        double start = 0; // ns
+        double clock = 0; // ns: when its last op ended
+        ThreadTime time;
+        bool alive = true;
+        bool blocked = false;                               // in wait or vfork
+        std::vector<std::pair<std::uint32_t, double>> open; // begin label -> arrival time
+    };
+    struct ProcState {
+        std::uint32_t mm_pid = 0;  // whose mm it runs in: itself, or the vfork parent until its exec or exit
+        std::uint32_t parent = 0;  // 0: a first process
+        std::uint64_t vforker = 0; // the thread blocked in vfork for it (key), 0: none
+        bool alive = true;
+        double exit_ns = 0;
+        std::vector<std::uint64_t> waiters; // threads blocked in wait for it (keys)
+    };
+    struct MmLock {
+        double write_end = 0; // when the last write hold ends
+        double read_end = 0;  // when the last read hold ends
+    };
+    static std::uint64_t key(std::uint32_t pid, std::uint32_t tid) { return (std::uint64_t{pid} << 32) | tid; }
+    void timed_apply(const trace::Op& op, const trace::Trace& t);
+    ThreadState& thread_of(const trace::Op& op, const trace::Trace& t);
+    ThreadState& new_thread(std::uint32_t pid, std::uint32_t tid, int cpu, double at);
+    void set_runnable(ThreadState& th, bool runnable);
+    void end_thread(ThreadState& th);
+    void unblock(std::uint64_t k, double at);
+    [[nodiscard]] std::uint32_t mm_pid(std::uint32_t pid) const;
+    [[nodiscard]] double to_ns(double cycles) const { return cycles / kernel_.costs().clock_ghz; }
+    void report_thread(const ThreadState& th);
+
+    std::unordered_map<std::uint64_t, ThreadState> threads_;
+    std::unordered_map<std::uint32_t, ProcState> procs_;
+    std::unordered_map<std::uint32_t, MmLock> locks_;        // by Mm::id
+    std::vector<double> cpu_free_;                           // per CPU: when its current op ends
+    std::vector<double> cpu_irq_;                            // per CPU: shootdown handler cycles not yet charged
+    std::map<std::uint32_t, std::vector<double>> latencies_; // label -> ns
+    std::vector<ThreadReport> thread_reports_;
+    double makespan_ = 0;
+    bool timed_ = false;
     void check_now(const trace::Op& op, const trace::Trace& t);
     void summarize(const Mm& mm);
     [[noreturn]] void diverge(const trace::Op& op, const trace::Trace& t, const std::string& what) const;

@@ -53,6 +53,7 @@ struct Counters {
     std::uint64_t tlb_misses = 0;
     std::uint64_t tlb_flushes = 0;
     std::uint64_t ipis = 0;
+    std::uint64_t remote_flushes = 0; // TLB invalidations done on another CPU for this process's flushes (v2)
 
     [[nodiscard]] double cycles(const CostModel& m) const;
     [[nodiscard]] double cycles(const CostModel& m, Cost c) const { return static_cast<double>(ops[int(c)]) * m[c]; }

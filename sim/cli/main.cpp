@@ -93,6 +93,7 @@ struct ReplayArgs {
     bool marks = false;
     double phys_gib = 64;
     std::vector<std::string> bugs;
+    int cpus = 0;
 };
 
 int run_replay(const ReplayArgs& a, const std::vector<odf::trace::Trace>& traces) {
@@ -112,6 +113,7 @@ int run_replay(const ReplayArgs& a, const std::vector<odf::trace::Trace>& traces
     }
     opt.progress = true;
     opt.marks = a.marks;
+    opt.sim.cpus = a.cpus;
     for (std::size_t i = 0; i < traces.size(); ++i) {
         const auto& t = traces[i];
         opt.observe_dir = a.observe;
@@ -125,6 +127,9 @@ int run_replay(const ReplayArgs& a, const std::vector<odf::trace::Trace>& traces
             std::cout << odf::format_csv(t.source, results, opt.sim.kernel.costs);
         } else {
             std::cout << odf::format_table(t.source, results, opt.sim.kernel.costs, a.per_process) << "\n";
+            if (!results.empty() && results.front().timeline.enabled) {
+                std::cout << odf::format_threads(results) << "\n";
+            }
             if (a.marks) {
                 std::cout << odf::format_marks(results) << "\n";
             }
@@ -147,6 +152,10 @@ void add_replay_options(CLI::App* c, ReplayArgs& a) {
     c->add_flag("--marks", a.marks, "also print every process's VmPTE, RssAnon, faults and cycles at every mark");
     c->add_option("--observe", a.observe, "write observation logs <DIR>/<mode>.jsonl (docs/DIFFTEST.md)");
     c->add_option("--phys-gib", a.phys_gib, "simulated physical memory in GiB")->capture_default_str();
+    c->add_option("--cpus", a.cpus,
+                  "CPUs of the simulated machine for odf-trace v2 (default: the highest CPU the trace names + 1); "
+                  "a `cpu N` with N >= this is an error")
+        ->check(CLI::Range(1, 4096));
     c->add_option("--bug", a.bugs,
                   "reproduce a known bug instead of the fixed behaviour: odf-gup-leak (docs/SEMANTICS.md, "
                   "\"Read-only GUP references\")");
