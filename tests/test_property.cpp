@@ -64,10 +64,22 @@ struct Recorder final : Observer {
     std::uint64_t norefs = 0;
 };
 
-} // namespace
+// Every thread's time splits exactly into its categories (odf-trace v2).
+void check_timeline(const TimelineReport& tl) {
+    for (const ThreadReport& th : tl.threads) {
+        const ThreadTime& t = th.time;
+        const double parts = t.user + t.kernel + t.lock_wait + t.runq + t.blocked + t.irq + t.idle;
+        INFO(fmt::format("thread {}.{}", th.pid, th.tid));
+        REQUIRE(t.user >= 0);
+        REQUIRE(t.kernel >= 0);
+        REQUIRE(t.lock_wait >= 0);
+        REQUIRE(parts == Approx(th.end_ns - th.start_ns).margin(1e-6 * (1 + th.end_ns)));
+        REQUIRE(th.end_ns <= tl.makespan_ns);
+    }
+}
 
-TEST_CASE("random_programs_keep_every_invariant_and_read_the_same_in_every_mode", "[property]") {
-    const std::uint64_t seeds = env_or("ODF_PROPERTY_SEEDS", 1000);
+void run_programs(bool v2, std::uint64_t default_seeds) {
+    const std::uint64_t seeds = env_or(v2 ? "ODF_PROPERTY_V2_SEEDS" : "ODF_PROPERTY_SEEDS", default_seeds);
     const std::uint64_t first = env_or("ODF_PROPERTY_FIRST_SEED", 1);
     const auto ops = static_cast<unsigned>(env_or("ODF_PROPERTY_OPS", 300));
     std::uint64_t total_ops = 0;
@@ -78,6 +90,7 @@ TEST_CASE("random_programs_keep_every_invariant_and_read_the_same_in_every_mode"
         trace::RandomParams p;
         p.seed = seed;
         p.ops = ops;
+        p.v2 = v2;
         const trace::Trace t = trace::gen_random(p);
         std::vector<std::uint64_t> reference;
         std::vector<std::uint64_t> reference_refs;
@@ -96,6 +109,11 @@ TEST_CASE("random_programs_keep_every_invariant_and_read_the_same_in_every_mode"
                 sim.finish(t);
             } catch (const SimError& e) {
                 FAIL(e.what());
+            }
+            if (v2) {
+                const TimelineReport tl = sim.timeline();
+                REQUIRE(tl.enabled);
+                check_timeline(tl);
             }
             const std::string leak = InvariantChecker::check_no_leak(sim.kernel());
             REQUIRE(leak.empty());
@@ -119,6 +137,18 @@ TEST_CASE("random_programs_keep_every_invariant_and_read_the_same_in_every_mode"
     CHECK(forks > seeds);  // the programs do fork
     CHECK(shared > seeds); // and ODF modes do share tables
     CHECK(readrefs > seeds);
-    WARN(fmt::format("{} programs, {} ops replayed in {} modes, {} forks, {} tables shared, {} readrefs", seeds,
-                     total_ops, kForkModeCount, forks, shared, readrefs));
+    WARN(fmt::format("{} {} programs, {} ops replayed in {} modes, {} forks, {} tables shared, {} readrefs", seeds,
+                     v2 ? "v2" : "v1", total_ops, kForkModeCount, forks, shared, readrefs));
+}
+
+} // namespace
+
+TEST_CASE("random_programs_keep_every_invariant_and_read_the_same_in_every_mode", "[property]") {
+    run_programs(false, 1000);
+}
+
+// odf-trace v2: threads, CPUs, clone/texit, wait, vfork, spawn, run, begin/end mixed into the same programs; the
+// oracle and the invariants hold, every mode reads the same, and every thread's time adds up.
+TEST_CASE("random_v2_programs_with_threads_keep_every_invariant_in_every_mode", "[property][threads]") {
+    run_programs(true, 1000);
 }
