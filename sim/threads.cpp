@@ -370,6 +370,7 @@ void Simulator::timed_apply(const trace::Op& op, const trace::Trace& t) {
             main.time = ThreadTime{};
             th = &main;
         }
+        th->open.clear();        // exec drops the open intervals (traces/FORMAT.md)
         set_runnable(*th, true); // counted in its new mm
         if (proc.vforker != 0) {
             unblock(proc.vforker, end);

@@ -233,8 +233,17 @@ static int32_t find_thr(struct trace *t, int32_t p, uint32_t tid)
 	return -1;
 }
 
+/* A thread's open intervals are dropped when it ends or execs (traces/FORMAT.md). */
+static void drop_ivs(int32_t th)
+{
+	for (size_t k = g_niv; k-- > 0;)
+		if (g_iv[k].thr == th)
+			g_iv[k] = g_iv[--g_niv];
+}
+
 static void end_thread(int32_t th)
 {
+	drop_ivs(th);
 	if (g_ts[th].live && g_ps[tr_proc(th)].nthreads)
 		g_ps[tr_proc(th)].nthreads--;
 	g_ts[th].live = 0;
@@ -501,6 +510,7 @@ static void parse_line(struct trace *t, char *s, size_t *cap)
 		for (size_t i = 0; i < t->nthrs; i++)
 			if (t->thrs[i].proc == op.proc && (int32_t)i != op.thr)
 				end_thread((int32_t)i);
+		drop_ivs(op.thr);
 		if (op.tid) {
 			new_thr(t, op.proc, op.tid, 0);	/* TID stays used, ended */
 			t->thrs[op.thr].tid = 0;
