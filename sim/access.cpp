@@ -5,6 +5,10 @@
 
 namespace odf {
 
+Tlb& Kernel::cpu_tlb(Mm& mm) {
+    return mm.tlb_on(cpu_, cfg_.costs.tlb);
+}
+
 Kernel::Walk Kernel::walk(Mm& mm, std::uint64_t va, bool charge_steps) {
     Walk w;
     const VirtAddr v{va};
