@@ -83,39 +83,55 @@ static uint64_t hex(const char **p)
 static uint64_t pinnable_prefix(uint64_t r, uint64_t len)
 {
 	int fd = open("/proc/self/maps", O_RDONLY);
-	ssize_t n = 0, got;
+	size_t n = 0;
+	ssize_t got;
 	uint64_t at = r;
+	int done = 0;
 
 	if (fd < 0)
 		return len;
-	while ((got = read(fd, g_maps + n, sizeof(g_maps) - 1 - n)) > 0)
-		n += got;
-	close(fd);
-	g_maps[n] = 0;
-	for (const char *p = g_maps; *p && at < r + len;) {
-		uint64_t s = hex(&p);
-		p++;
-		uint64_t e = hex(&p);
-		p++;
-		int ok = p[1] == 'w' && p[3] == 'p'; /* FOLL_WRITE needs VM_WRITE only */
-		const char *nl = strchr(p, '\n');
-		/* anonymous: inode field 0 and no path (maps: perms offset dev inode path) */
-		const char *q = p;
-		for (int f = 0; f < 3 && q; f++)
-			q = strchr(q, ' '), q = q ? q + 1 : q;
-		if (q && !(q[0] == '0' && q[1] == ' '))
-			ok = 0;
-		if (e > at && s <= at) {
-			if (!ok)
-				break;
-			at = e;
-		} else if (s > at) {
-			break;
+	/*
+	 * Streamed a buffer at a time: a worker with a thread-stack pool has more VMAs than one buffer holds (a
+	 * truncated read made every pin fail).
+	 */
+	while (!done && (got = read(fd, g_maps + n, sizeof(g_maps) - 1 - n)) > 0) {
+		char *p = g_maps, *nl;
+
+		n += (size_t)got;
+		g_maps[n] = 0;
+		while (!done && (nl = strchr(p, '\n'))) {
+			const char *q = p;
+			uint64_t s = hex(&q);
+
+			q++;
+			uint64_t e = hex(&q);
+
+			q++;
+			int ok = q[1] == 'w' && q[3] == 'p'; /* FOLL_WRITE needs VM_WRITE only */
+			/* anonymous: inode field 0 and no path (maps: perms offset dev inode path) */
+			const char *f = q;
+
+			for (int k = 0; k < 3 && f; k++)
+				f = strchr(f, ' '), f = f ? f + 1 : f;
+			if (f && !(f[0] == '0' && f[1] == ' '))
+				ok = 0;
+			if (e > at && s <= at) {
+				if (!ok)
+					done = 1;
+				else
+					at = e;
+			} else if (s > at) {
+				done = 1;
+			}
+			if (at >= r + len)
+				done = 1;
+			p = nl + 1;
 		}
-		if (!nl)
-			break;
-		p = nl + 1;
+		/* keep the partial last line */
+		n -= (size_t)(p - g_maps);
+		memmove(g_maps, p, n);
 	}
+	close(fd);
 	return at - r < len ? at - r : len;
 }
 
