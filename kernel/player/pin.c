@@ -77,12 +77,13 @@ static uint64_t hex(const char **p)
 
 /*
  * Length of the prefix of [r, r+len) (relocated) that lies in writable private anonymous VMAs, from
- * /proc/self/maps. Checking first keeps a failing pin from faulting in pages it will reject (io_uring pins shmem
+ * /proc/thread-self/maps (after an exec by a non-main thread the group leader is a zombie whose /proc/self/maps is
+ * empty). Checking first keeps a failing pin from faulting in pages it will reject (io_uring pins shmem
  * pages before it rejects them).
  */
 static uint64_t pinnable_prefix(uint64_t r, uint64_t len)
 {
-	int fd = open("/proc/self/maps", O_RDONLY);
+	int fd = open("/proc/thread-self/maps", O_RDONLY);
 	size_t n = 0;
 	ssize_t got;
 	uint64_t at = r;
