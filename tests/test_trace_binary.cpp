@@ -2,6 +2,7 @@
 #include "odf/trace/format.hpp"
 #include "odf/trace/generators.hpp"
 #include "odf/trace/io.hpp"
+#include "trace_bytes.hpp"
 
 #include <catch2/catch.hpp>
 #include <cstdio>
@@ -10,37 +11,9 @@
 #include <unistd.h>
 
 using namespace odf::trace;
+using namespace odf::trace::test;
 
 namespace {
-
-std::string slurp(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream os;
-    os << in.rdbuf();
-    return os.str();
-}
-
-std::string to_binary(const Trace& t) {
-    std::ostringstream os;
-    write_binary(os, t);
-    return std::move(os).str();
-}
-
-Trace from_binary(const std::string& bytes) {
-    std::istringstream is(bytes);
-    return read_binary(is, "b");
-}
-
-std::string saved(const Trace& t, Format f, bool zstd) {
-    std::ostringstream os;
-    save_trace(os, t, f, zstd);
-    return std::move(os).str();
-}
-
-Trace loaded(const std::string& bytes) {
-    std::istringstream is(bytes);
-    return load_trace(is, "mem");
-}
 
 // A temporary file removed at the end of the scope.
 struct TempFile {

@@ -3,6 +3,7 @@
 #include "odf/trace/format.hpp"
 #include "odf/trace/generators.hpp"
 #include "odf/trace/io.hpp"
+#include "trace_bytes.hpp"
 
 #include <catch2/catch.hpp>
 #include <filesystem>
@@ -13,40 +14,12 @@
 #include <string>
 
 using namespace odf::trace;
+using namespace odf::trace::test;
 
 namespace {
 
 const std::string V2 = "# odf-trace v2\n";
 const std::string V1 = "# odf-trace v1\n";
-
-std::string slurp(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream os;
-    os << in.rdbuf();
-    return os.str();
-}
-
-std::string to_binary(const Trace& t) {
-    std::ostringstream os;
-    write_binary(os, t);
-    return std::move(os).str();
-}
-
-Trace from_binary(const std::string& bytes) {
-    std::istringstream is(bytes);
-    return read_binary(is, "b");
-}
-
-std::string saved(const Trace& t, Format f, bool zstd) {
-    std::ostringstream os;
-    save_trace(os, t, f, zstd);
-    return std::move(os).str();
-}
-
-Trace loaded(const std::string& bytes) {
-    std::istringstream is(bytes);
-    return load_trace(is, "mem");
-}
 
 // The message of the TraceError that parsing `text` throws, or "" (a failed check) if it parses.
 std::string parse_error(const std::string& text) {
