@@ -55,6 +55,135 @@ std::uint64_t parse_addr(const std::string& s, const char* what) {
     return v;
 }
 
+// The real-world workloads (odf-trace v2): Table 4, Fig. 9 and the two seed scenarios.
+void add_gen_apps(CLI::App* gen) {
+    {
+        struct Opts {
+            RedisSnapshotParams p;
+            double chunk_mib = 4;
+            std::string base = "0x100000000000";
+            OutputOpts out;
+        };
+        auto o = std::make_shared<Opts>();
+        auto* c = gen->add_subcommand("redis-snapshot",
+                                      "Redis serving GET/SET requests while it BGSAVEs repeatedly (Table 4; v2)");
+        c->add_option("--dataset", o->p.dataset_gib, "Dataset in GiB")->capture_default_str();
+        c->add_option("--rate", o->p.rate, "Requests per second (Poisson arrivals)")->capture_default_str();
+        c->add_option("--duration", o->p.duration_s, "Seconds of requests")->capture_default_str();
+        c->add_option("--write-fraction", o->p.write_fraction, "Fraction of requests that are SETs")
+            ->check(CLI::Range(0.0, 1.0))
+            ->capture_default_str();
+        c->add_option("--service-ns", o->p.service_ns, "User time per request (ns)")->capture_default_str();
+        c->add_option("--first-bgsave", o->p.first_bgsave_s, "Seconds from the first request to the first BGSAVE")
+            ->capture_default_str();
+        c->add_option("--bgsave-gap", o->p.bgsave_gap_s, "Seconds from reaping a child to the next BGSAVE")
+            ->capture_default_str();
+        c->add_option("--save-mib-per-s", o->p.save_mib_per_s, "The child's serialisation rate (MiB/s)")
+            ->capture_default_str();
+        c->add_option("--chunk-mib", o->chunk_mib, "The child's read per r op (MiB, 4 KiB multiple)")
+            ->capture_default_str();
+        c->add_option("--bg-threads", o->p.bg_threads, "Background threads")->capture_default_str();
+        c->add_option("--bg-job-ns", o->p.bg_job_ns, "Each background thread's job every 100 ms (ns)")
+            ->capture_default_str();
+        c->add_option("--seed", o->p.seed, "Random seed")->capture_default_str();
+        c->add_option("--base", o->base, "Base address")->capture_default_str();
+        add_output(c, o->out);
+        c->callback([o] {
+            guarded([&] {
+                o->p.base = parse_addr(o->base, "base");
+                o->p.chunk_bytes = static_cast<std::uint64_t>(o->chunk_mib * static_cast<double>(kMiB));
+                save(o->out, gen_redis_snapshot(o->p));
+            });
+        });
+    }
+    {
+        struct Opts {
+            AflParams p;
+            std::string base = "0x100000000000";
+            OutputOpts out;
+        };
+        auto o = std::make_shared<Opts>();
+        auto* c = gen->add_subcommand("afl", "AFL fork server: a fork per execution (Fig. 9; v2)");
+        c->add_option("--target", o->p.target_gib, "The target's populated memory in GiB")->capture_default_str();
+        c->add_option("--execs", o->p.execs, "Executions (forks)")->capture_default_str();
+        c->add_option("--reads", o->p.reads, "Random page reads per execution")->capture_default_str();
+        c->add_option("--writes", o->p.writes, "Random page writes per execution")->capture_default_str();
+        c->add_option("--target-ns", o->p.target_ns, "The target's compute per execution (ns)")->capture_default_str();
+        c->add_option("--fuzzer-ns", o->p.fuzzer_ns, "The fuzzer's work per execution (ns)")->capture_default_str();
+        c->add_option("--seed", o->p.seed, "Random seed")->capture_default_str();
+        c->add_option("--base", o->base, "Base address")->capture_default_str();
+        add_output(c, o->out);
+        c->callback([o] {
+            guarded([&] {
+                o->p.base = parse_addr(o->base, "base");
+                save(o->out, gen_afl(o->p));
+            });
+        });
+    }
+    {
+        struct Opts {
+            CowAfterExitParams p;
+            double batch_mib = 2;
+            std::string base = "0x100000000000";
+            OutputOpts out;
+        };
+        auto o = std::make_shared<Opts>();
+        auto* c = gen->add_subcommand(
+            "cow-after-exit", "Writer threads over an array while a child's threads snapshot it (the Q&A seed; v2)");
+        c->add_option("--array", o->p.array_gib, "Array size in GiB (and as much checkpoint space)")
+            ->capture_default_str();
+        c->add_option("--writers", o->p.writers, "Writer threads of the parent")->capture_default_str();
+        c->add_option("--snapshotters", o->p.snapshotters, "Snapshot threads of the child")->capture_default_str();
+        c->add_option("--batch-mib", o->batch_mib, "Batch size in MiB")->capture_default_str();
+        c->add_option("--store-ns", o->p.store_ns, "A writer's time per 8-byte store (ns)")->capture_default_str();
+        c->add_option("--copy-gbps", o->p.copy_gbps, "A snapshot thread's memcpy rate (GB/s)")->capture_default_str();
+        c->add_flag("--no-fork", o->p.no_fork, "No child: the writers alone (the question's baseline)");
+        c->add_option("--base", o->base, "Base address")->capture_default_str();
+        add_output(c, o->out);
+        c->callback([o] {
+            guarded([&] {
+                o->p.base = parse_addr(o->base, "base");
+                o->p.batch_bytes = static_cast<std::uint64_t>(o->batch_mib * static_cast<double>(kMiB));
+                save(o->out, gen_cow_after_exit(o->p));
+            });
+        });
+    }
+    {
+        struct Opts {
+            LauncherParams p;
+            std::string base = "0x100000000000";
+            OutputOpts out;
+        };
+        auto o = std::make_shared<Opts>();
+        auto* c = gen->add_subcommand(
+            "launcher", "A growing process launching a small target: fork, vfork, spawn, pool (the blog seed; v2)");
+        c->add_option("--sizes", o->p.sizes_gib, "Parent sizes in GiB, comma separated")
+            ->delimiter(',')
+            ->capture_default_str();
+        c->add_option("--methods", o->p.methods, "Launch methods, comma separated (fork, vfork, spawn, pool)")
+            ->delimiter(',')
+            ->capture_default_str();
+        c->add_option("--launches", o->p.launches, "Launches per size and method")->capture_default_str();
+        c->add_option("--density", o->p.density, "Populated fraction of every 2 MiB of the parent (0, 1]")
+            ->capture_default_str();
+        c->add_option("--parent-writes", o->p.parent_writes, "The parent's random page writes per launch")
+            ->capture_default_str();
+        c->add_option("--fuzzer-ns", o->p.fuzzer_ns, "The parent's work per launch (ns)")->capture_default_str();
+        c->add_option("--ipc-ns", o->p.ipc_ns, "Pool: handing a launch to a worker (ns)")->capture_default_str();
+        c->add_option("--target-mib", o->p.target_mib, "The target's memory (MiB)")->capture_default_str();
+        c->add_option("--target-ns", o->p.target_ns, "The target's run (ns)")->capture_default_str();
+        c->add_option("--seed", o->p.seed, "Random seed")->capture_default_str();
+        c->add_option("--base", o->base, "Base address")->capture_default_str();
+        add_output(c, o->out);
+        c->callback([o] {
+            guarded([&] {
+                o->p.base = parse_addr(o->base, "base");
+                save(o->out, gen_launcher(o->p));
+            });
+        });
+    }
+}
+
 void add_gen(CLI::App& app) {
     auto* gen = app.add_subcommand("gen", "Generate a workload trace");
     gen->require_subcommand(1);
@@ -196,6 +325,7 @@ void add_gen(CLI::App& app) {
             });
         });
     }
+    add_gen_apps(gen);
 }
 
 void add_convert(CLI::App& app) {

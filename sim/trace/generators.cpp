@@ -79,6 +79,11 @@ class Builder {
         op.addr2 = a2;
         op.len2 = l2;
     }
+    // Appends a complete op (its line is set here).
+    void append(Op op) {
+        op.line = static_cast<std::uint32_t>(t_.ops.size() + 2);
+        t_.ops.push_back(op);
+    }
     void brk(std::uint32_t pid, std::uint64_t addr) { push(OpKind::Brk, pid).addr = addr; }
     void fork(std::uint32_t pid, std::uint32_t child) { push(OpKind::Fork, pid).child = child; }
     void exit(std::uint32_t pid) { push(OpKind::Exit, pid); }
@@ -894,6 +899,407 @@ class RandomGen {
 
 Trace gen_random(const RandomParams& p) {
     return RandomGen(p).run();
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Real-world workloads (odf-trace v2)
+
+namespace {
+
+// Ops stamped with an estimated simulated time (ns), emitted in time order (ties: in the order they were added).
+// Each thread's ops must be added with non-decreasing times.
+class Timed {
+  public:
+    explicit Timed(Builder& b) : b_(b) {}
+    Op& at(double t, OpKind kind, std::uint32_t pid, std::uint32_t tid = 0) {
+        Ev& e = evs_.emplace_back();
+        e.t = t;
+        e.seq = evs_.size();
+        e.op.kind = kind;
+        e.op.pid = pid;
+        e.op.tid = tid;
+        return e.op;
+    }
+    void access(double t, OpKind kind, std::uint32_t pid, std::uint32_t tid, std::uint64_t addr, std::uint64_t len) {
+        Op& op = at(t, kind, pid, tid);
+        op.addr = addr;
+        op.len = len;
+    }
+    void run(double t, std::uint32_t pid, std::uint32_t tid, std::uint64_t ns) {
+        at(t, OpKind::Run, pid, tid).len = ns;
+    }
+    void child_op(double t, OpKind kind, std::uint32_t pid, std::uint32_t tid, std::uint32_t child) {
+        at(t, kind, pid, tid).child = child;
+    }
+    void begin(double t, std::uint32_t pid, std::uint32_t tid, const std::string& label, const double* arrival) {
+        Op& op = at(t, OpKind::Begin, pid, tid);
+        op.label = b_.intern(label);
+        if (arrival != nullptr) {
+            op.flags = kBeginAt;
+            op.addr = static_cast<std::uint64_t>(*arrival);
+        }
+    }
+    void end(double t, std::uint32_t pid, std::uint32_t tid, const std::string& label) {
+        at(t, OpKind::End, pid, tid).label = b_.intern(label);
+    }
+    // Emits everything added so far, in time order.
+    void flush() {
+        std::stable_sort(evs_.begin(), evs_.end(), [](const Ev& a, const Ev& b) { return a.t < b.t; });
+        for (const Ev& e : evs_) {
+            b_.append(e.op);
+        }
+        evs_.clear();
+    }
+
+  private:
+    struct Ev {
+        double t = 0;
+        std::size_t seq = 0;
+        Op op;
+    };
+    Builder& b_;
+    std::vector<Ev> evs_;
+};
+
+constexpr double kMs = 1e6;
+constexpr double kS = 1e9;
+
+void check_positive(double v, const char* what) {
+    if (!(v > 0) || !std::isfinite(v)) {
+        throw std::invalid_argument(fmt::format("{} must be > 0", what));
+    }
+}
+
+void check_chunk(std::uint64_t bytes, const char* what) {
+    if (bytes == 0 || bytes % kPageSize != 0) {
+        throw std::invalid_argument(fmt::format("{} must be a non-zero multiple of 4 KiB", what));
+    }
+}
+
+// "64M", "1G", "0.5G".
+std::string size_name(double gib) {
+    if (gib < 1.0) {
+        return fmt::format("{}M", gib * 1024.0);
+    }
+    return fmt::format("{}G", gib);
+}
+
+} // namespace
+
+Trace gen_redis_snapshot(const RedisSnapshotParams& p) {
+    const std::uint64_t len = gib_to_bytes(p.dataset_gib);
+    check_base(p.base, len);
+    check_positive(p.rate, "redis-snapshot: rate");
+    check_positive(p.duration_s, "redis-snapshot: duration");
+    check_positive(p.save_mib_per_s, "redis-snapshot: save rate");
+    check_chunk(p.chunk_bytes, "redis-snapshot: chunk size");
+    if (p.bg_threads > 64 || !(p.first_bgsave_s >= 0) || !(p.bgsave_gap_s >= 0) || !(p.write_fraction >= 0) ||
+        p.write_fraction > 1) {
+        throw std::invalid_argument("redis-snapshot: bad parameters (bg threads <= 64, times >= 0, fraction 0..1)");
+    }
+    Rng rng(p.seed);
+    Builder b;
+    b.set_version(2);
+    const std::uint64_t pages = len / kPageSize;
+    b.mmap(1, p.base, len, kRW, kMapPrivate);
+    b.range(OpKind::Write, 1, p.base, len);
+    for (unsigned k = 1; k <= p.bg_threads; ++k) {
+        b.push(OpKind::Clone, 1).child = k;
+    }
+    for (unsigned k = 1; k <= p.bg_threads; ++k) {
+        b.set_tid(k);
+        b.push(OpKind::Cpu, 1).child = k + 1;
+    }
+    b.set_tid(0);
+    b.mark(1, "loaded");
+
+    Timed T(b);
+    // Requests start once the dataset is loaded (the model populates well under 1 s per GiB).
+    const double start = (0.5 + p.dataset_gib) * kS;
+    const double end = start + p.duration_s * kS;
+    const std::uint64_t chunk_pages = p.chunk_bytes / kPageSize;
+    // BGSAVEs: fork, the child's scan, its exit, and the lazy wait at a server-cron tick.
+    std::uint32_t child = 2;
+    double last = end;
+    const double save_ns =
+        static_cast<double>(len) / (p.save_mib_per_s * kMiB) * kS + static_cast<double>(len / kPageSize) * 200.0;
+    // Only BGSAVEs whose child is done before the requests stop: every snapshot is under load.
+    for (double save = start + p.first_bgsave_s * kS; save + save_ns < end; ++child) {
+        T.child_op(save, OpKind::Fork, 1, 0, child);
+        T.child_op(save, OpKind::Cpu, child, 0, 1);
+        double t = save;
+        for (std::uint64_t off = 0; off < len; off += p.chunk_bytes) {
+            const std::uint64_t n = std::min(p.chunk_bytes, len - off);
+            T.access(t, OpKind::Read, child, 0, p.base + off, n);
+            t += static_cast<double>(chunk_pages) * 200.0; // allowance for the reads (ns per page)
+            const auto ser = static_cast<std::uint64_t>(static_cast<double>(n) / (p.save_mib_per_s * kMiB) * kS);
+            T.run(t, child, 0, ser);
+            t += static_cast<double>(ser);
+        }
+        T.at(t, OpKind::Exit, child);
+        const double tick = 100 * kMs;
+        const double reap = std::ceil((t + tick) / tick) * tick;
+        T.child_op(reap, OpKind::Wait, 1, 0, child);
+        last = std::max(last, reap);
+        save = reap + p.bgsave_gap_s * kS;
+    }
+    // Requests: Poisson arrivals on the main thread.
+    for (double t = start;;) {
+        t += -std::log(1.0 - rng.unit()) / p.rate * kS;
+        if (t >= end) {
+            break;
+        }
+        T.begin(t, 1, 0, "req", &t);
+        const bool set = rng.chance(p.write_fraction);
+        T.access(t, set ? OpKind::Write : OpKind::Read, 1, 0, p.base + rng.below(pages) * kPageSize, kPageSize);
+        T.run(t, 1, 0, p.service_ns);
+        T.end(t, 1, 0, "req");
+    }
+    // Background threads: a short job every 100 ms each.
+    for (double t = start; t < end; t += 100 * kMs) {
+        for (unsigned k = 1; k <= p.bg_threads; ++k) {
+            const double at = t + k * 1000.0;
+            T.begin(at, 1, k, "bio", &at);
+            T.run(at, 1, k, p.bg_job_ns);
+            T.end(at, 1, k, "bio");
+        }
+    }
+    T.at(last + 1, OpKind::Exit, 1);
+    T.flush();
+    return b.finish("redis-snapshot");
+}
+
+Trace gen_afl(const AflParams& p) {
+    const std::uint64_t len = gib_to_bytes(p.target_gib);
+    check_base(p.base, len);
+    if (p.execs == 0) {
+        throw std::invalid_argument("afl: need at least one exec");
+    }
+    Rng rng(p.seed);
+    Builder b;
+    b.set_version(2);
+    const std::uint64_t pages = len / kPageSize;
+    b.mmap(1, p.base, len, kRW, kMapPrivate);
+    b.range(OpKind::Write, 1, p.base, len);
+    b.mark(1, "fuzz-start");
+    const std::uint32_t campaign = b.intern("campaign");
+    const std::uint32_t exec = b.intern("exec");
+    b.push(OpKind::Begin, 1).label = campaign;
+    for (unsigned i = 0; i < p.execs; ++i) {
+        const auto child = static_cast<std::uint32_t>(i + 2);
+        b.push(OpKind::Begin, 1).label = exec;
+        b.push(OpKind::Run, 1).len = p.fuzzer_ns;
+        b.fork(1, child);
+        for (unsigned k = 0; k < p.reads; ++k) {
+            b.range(OpKind::Read, child, p.base + rng.below(pages) * kPageSize, kPageSize);
+        }
+        for (unsigned k = 0; k < p.writes; ++k) {
+            b.range(OpKind::Write, child, p.base + rng.below(pages) * kPageSize, kPageSize);
+        }
+        b.push(OpKind::Run, child).len = p.target_ns;
+        b.exit(child);
+        b.push(OpKind::Wait, 1).child = child;
+        b.push(OpKind::End, 1).label = exec;
+    }
+    b.push(OpKind::End, 1).label = campaign;
+    b.mark(1, "fuzz-done");
+    b.exit(1);
+    return b.finish("afl");
+}
+
+Trace gen_cow_after_exit(const CowAfterExitParams& p) {
+    const std::uint64_t len = gib_to_bytes(p.array_gib);
+    check_chunk(p.batch_bytes, "cow-after-exit: batch");
+    if (len % p.batch_bytes != 0 || p.writers == 0 || p.snapshotters == 0 || p.writers + p.snapshotters > 4096) {
+        throw std::invalid_argument(
+            "cow-after-exit: the array must be whole batches; 1+ writers and snapshotters, 4096 CPUs at most");
+    }
+    check_positive(p.store_ns, "cow-after-exit: store time");
+    check_positive(p.copy_gbps, "cow-after-exit: copy rate");
+    const std::uint64_t array = p.base;
+    const std::uint64_t cp = p.base + len;
+    check_base(p.base, 2 * len);
+    const std::uint64_t batches = len / p.batch_bytes;
+    const unsigned W = p.writers;
+    const unsigned S = p.snapshotters;
+    Builder b;
+    b.set_version(2);
+    b.mmap(1, array, len, kRW, kMapPrivate);
+    b.mmap(1, cp, len, kRW, kMapPrivate);
+    b.range(OpKind::Write, 1, array, len);
+    b.range(OpKind::Write, 1, cp, len);
+    b.mark(1, "filled");
+    if (!p.no_fork) {
+        b.fork(1, 2);
+    }
+    for (unsigned w = 1; w <= W; ++w) {
+        b.push(OpKind::Clone, 1).child = w;
+        b.set_tid(w);
+        b.push(OpKind::Cpu, 1).child = w - 1;
+        b.set_tid(0);
+    }
+    Timed T(b);
+    double child_exit = 1e300;
+    if (!p.no_fork) {
+        T.child_op(0, OpKind::Cpu, 2, 0, W);
+        for (unsigned s = 1; s <= S; ++s) {
+            T.child_op(0, OpKind::Clone, 2, 0, s);
+            T.child_op(0, OpKind::Cpu, 2, s, W + s - 1);
+        }
+        T.child_op(0, OpKind::Wait, 1, 0, 2); // the parent's waiter
+        const double copy_ns = static_cast<double>(p.batch_bytes) / p.copy_gbps;
+        child_exit = 0;
+        for (unsigned s = 1; s <= S; ++s) {
+            double t = 0;
+            for (std::uint64_t i = s - 1; i < batches; i += S) {
+                const std::uint64_t off = i * p.batch_bytes;
+                T.access(t, OpKind::Read, 2, s, array + off, p.batch_bytes);
+                T.access(t, OpKind::Write, 2, s, cp + off, p.batch_bytes);
+                T.run(t, 2, s, static_cast<std::uint64_t>(copy_ns));
+                t += copy_ns;
+                T.access(t, OpKind::Munmap, 2, s, array + off, p.batch_bytes);
+            }
+            T.at(t, OpKind::Texit, 2, s);
+            child_exit = std::max(child_exit, t);
+        }
+        T.at(child_exit, OpKind::Exit, 2);
+    }
+    const double batch_ns = static_cast<double>(p.batch_bytes) / 8.0 / W * p.store_ns;
+    for (std::uint64_t i = 0; i < batches; ++i) {
+        for (unsigned w = 1; w <= W; ++w) {
+            // The writer that reaches a batch first rotates with the batch.
+            const double t = static_cast<double>(i) * batch_ns + static_cast<double>((w - 1 + W - i % W) % W) * 1e-3;
+            const char* label = p.no_fork ? "nofork" : (t < child_exit ? "alive" : "after");
+            T.begin(t, 1, w, label, nullptr);
+            T.access(t, OpKind::Write, 1, w, array + i * p.batch_bytes, p.batch_bytes);
+            T.run(t, 1, w, static_cast<std::uint64_t>(batch_ns));
+            T.end(t, 1, w, label);
+        }
+    }
+    const double done = static_cast<double>(batches) * batch_ns + 1;
+    for (unsigned w = 1; w <= W; ++w) {
+        T.at(done, OpKind::Texit, 1, w);
+    }
+    T.at(done, OpKind::Exit, 1);
+    T.flush();
+    return b.finish(p.no_fork ? "cow-after-exit (no fork)" : "cow-after-exit");
+}
+
+Trace gen_launcher(const LauncherParams& p) {
+    if (p.sizes_gib.empty() || p.methods.empty() || p.launches == 0) {
+        throw std::invalid_argument("launcher: need sizes, methods and launches >= 1");
+    }
+    std::vector<double> sizes = p.sizes_gib;
+    std::sort(sizes.begin(), sizes.end());
+    for (const std::string& m : p.methods) {
+        if (m != "fork" && m != "vfork" && m != "spawn" && m != "pool") {
+            throw std::invalid_argument(fmt::format("launcher: unknown method '{}' (fork, vfork, spawn, pool)", m));
+        }
+    }
+    if (!(p.density > 0) || p.density > 1) {
+        throw std::invalid_argument("launcher: density must be in (0, 1]");
+    }
+    const std::uint64_t maxlen = gib_to_bytes(sizes.back());
+    check_base(p.base, maxlen);
+    const std::uint64_t tlen = gib_to_bytes(p.target_mib / 1024.0);
+    const std::uint64_t tbase = 0x400000;
+    Rng rng(p.seed);
+    Builder b;
+    b.set_version(2);
+    std::uint32_t next_pid = 2;
+    // The pool: one worker per pooled launch, forked before the parent grows.
+    std::vector<std::uint32_t> pool;
+    if (std::find(p.methods.begin(), p.methods.end(), "pool") != p.methods.end()) {
+        for (std::size_t i = 0; i < sizes.size() * p.launches; ++i) {
+            pool.push_back(next_pid);
+            b.fork(1, next_pid++);
+        }
+    }
+    std::size_t pool_next = 0;
+    b.mmap(1, p.base, maxlen, kRW, kMapPrivate);
+    auto target = [&](std::uint32_t pid) {
+        b.mmap(pid, tbase, tlen, kRW, kMapPrivate);
+        b.range(OpKind::Write, pid, tbase, tlen);
+        b.push(OpKind::Run, pid).len = p.target_ns;
+        b.exit(pid);
+    };
+    std::uint64_t populated = 0;
+    constexpr std::uint64_t kBlock = 2 * kMiB;
+    const std::uint64_t prefix =
+        std::max<std::uint64_t>(kPageSize, static_cast<std::uint64_t>(p.density * kBlock) / kPageSize * kPageSize);
+    for (double gib : sizes) {
+        const std::uint64_t len = gib_to_bytes(gib);
+        if (len > populated) {
+            if (prefix >= kBlock) {
+                b.range(OpKind::Write, 1, p.base + populated, len - populated);
+            } else {
+                for (std::uint64_t off = populated; off < len; off += kBlock) {
+                    b.range(OpKind::Write, 1, p.base + off, std::min(prefix, len - off));
+                }
+            }
+            populated = len;
+        }
+        const std::string sz = size_name(gib);
+        b.mark(1, "grown-" + sz);
+        const std::uint64_t pages = len / kPageSize;
+        const std::uint64_t block_pages = kBlock / kPageSize;
+        const std::uint64_t prefix_pages = prefix / kPageSize;
+        for (const std::string& m : p.methods) {
+            const std::uint32_t tput = b.intern("tput-" + m + "-" + sz);
+            const std::uint32_t lat = b.intern(m + "-" + sz);
+            std::vector<std::uint32_t> kids;
+            b.push(OpKind::Begin, 1).label = tput;
+            for (unsigned i = 0; i < p.launches; ++i) {
+                for (unsigned k = 0; k < p.parent_writes; ++k) {
+                    // A populated page (of the prefix of its 2 MiB block).
+                    const std::uint64_t pg = rng.below(pages);
+                    const std::uint64_t page = pg / block_pages * block_pages + pg % block_pages % prefix_pages;
+                    b.range(OpKind::Write, 1, p.base + std::min(page, pages - 1) * kPageSize, kPageSize);
+                }
+                b.push(OpKind::Run, 1).len = p.fuzzer_ns;
+                b.push(OpKind::Begin, 1).label = lat;
+                if (m == "pool") {
+                    b.push(OpKind::Run, 1).len = p.ipc_ns;
+                    b.push(OpKind::End, 1).label = lat;
+                    const std::uint32_t w = pool[pool_next++];
+                    kids.push_back(w);
+                    b.push(OpKind::Cpu, w).child = 1;
+                    b.exec(w);
+                    target(w);
+                    continue;
+                }
+                const std::uint32_t c = next_pid++;
+                kids.push_back(c);
+                if (m == "fork") {
+                    b.fork(1, c);
+                    b.push(OpKind::End, 1).label = lat;
+                    b.push(OpKind::Cpu, c).child = 1;
+                    b.exec(c);
+                } else if (m == "vfork") {
+                    b.push(OpKind::Vfork, 1).child = c;
+                    b.exec(c);
+                    b.push(OpKind::End, 1).label = lat;
+                    b.push(OpKind::Cpu, c).child = 1;
+                } else {
+                    b.push(OpKind::Spawn, 1).child = c;
+                    b.push(OpKind::End, 1).label = lat;
+                    b.push(OpKind::Cpu, c).child = 1;
+                }
+                target(c);
+            }
+            b.push(OpKind::End, 1).label = tput;
+            for (std::uint32_t c : kids) {
+                b.push(OpKind::Wait, 1).child = c;
+            }
+        }
+    }
+    // Pool workers left over (methods without pool use none).
+    for (; pool_next < pool.size(); ++pool_next) {
+        b.exit(pool[pool_next]);
+        b.push(OpKind::Wait, 1).child = pool[pool_next];
+    }
+    b.exit(1);
+    return b.finish("launcher");
 }
 
 } // namespace odf::trace

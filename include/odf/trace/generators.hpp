@@ -97,4 +97,91 @@ struct RandomParams {
 };
 [[nodiscard]] Trace gen_random(const RandomParams& p);
 
+// ---------------------------------------------------------------------------------------------------------------
+// Real-world workloads of the paper and the seeds, in odf-trace v2 (threads, CPUs, time; traces/FORMAT.md,
+// "Generators"). Each one interleaves its threads' ops in the order of an *estimated* simulated time (the ops'
+// `run` times plus a fixed per-page allowance); the model then times them for real. Memory effects follow the trace
+// order, so the estimate decides e.g. which parent writes come before a child's exit.
+
+// (f) Redis snapshotting (Table 4): pid 1's main thread (CPU 0) serves requests arriving as a Poisson process of
+// `rate` per second from `start` on, for `duration_s`: `begin req AT`, one single-page `r` (GET) or `w` (SET, with
+// probability write_fraction) at a uniformly random page of the dataset, `run service_ns`, `end req`. It BGSAVEs
+// repeatedly: `fork` a child (CPU 1) that reads the dataset chunk by chunk, each chunk followed by a `run` of
+// chunk / save_mib_per_s (serialisation), then exits; the main thread `wait`s for it at the first 100 ms server-cron
+// tick after its estimated exit (+ 100 ms), and the next BGSAVE starts bgsave_gap_s after that. `bg_threads`
+// background threads (CPUs 2, 3, ...) run `bg_job_ns` every 100 ms (`begin bio AT`, `run`, `end bio`).
+struct RedisSnapshotParams {
+    double dataset_gib = 1475.0 / 1024.0; // Table 5's sizing: classic fork 7.40 ms under the paper cost model
+    double rate = 20000;                  // requests per second (the paper: 1.5 M/s; scaled down)
+    double duration_s = 20;               // of requests (the paper: 135 s)
+    double write_fraction = 0.5;
+    std::uint64_t service_ns = 2000;      // user time per request
+    double first_bgsave_s = 1;            // after the first request
+    double bgsave_gap_s = 1;              // from reaping a child to the next BGSAVE
+    double save_mib_per_s = 300;          // the child's serialisation rate
+    std::uint64_t chunk_bytes = 4 * kMiB; // the child's read per r op
+    unsigned bg_threads = 3;
+    std::uint64_t bg_job_ns = 20000;
+    std::uint64_t seed = 1;
+    std::uint64_t base = 0x100000000000ULL;
+};
+[[nodiscard]] Trace gen_redis_snapshot(const RedisSnapshotParams& p);
+
+// (g) AFL fork server (Fig. 9): pid 1 holds the target's memory (target_gib, populated), then per exec:
+// `begin exec`, `run fuzzer_ns` (the fuzzer's mutation and bookkeeping), `fork C`; C reads `reads` and writes
+// `writes` random pages of the target's memory, `run target_ns`, `exit`; `wait C`, `end exec`. A `campaign`
+// interval spans all execs: executions per second = execs / its latency. Everything on CPU 0 (AFL binds a core).
+struct AflParams {
+    double target_gib = 1.0;
+    unsigned execs = 200;
+    unsigned reads = 64;
+    unsigned writes = 16;
+    std::uint64_t target_ns = 1000000; // the target's own compute per exec
+    std::uint64_t fuzzer_ns = 50000;
+    std::uint64_t seed = 1;
+    std::uint64_t base = 0x100000000000ULL;
+};
+[[nodiscard]] Trace gen_afl(const AflParams& p);
+
+// (h) The Q&A seed (COW after the child exits): pid 1 maps and fills an array and a checkpoint area of array_gib
+// each, forks child 2 (unless no_fork), then `writers` threads (CPUs 0..W-1) each write every batch of the array in
+// order (the question's interleaved elements touch every page), each batch `begin LABEL`, `w BATCH`, `run` of
+// batch/8/W stores x store_ns, `end LABEL`, LABEL = `alive` while the child lives, `after` once it has exited
+// (`nofork` without a fork). The child's `snapshotters` threads (CPUs W..) copy batch i (i = s mod S): `r` it,
+// `w` the same batch of the checkpoint area, `run` batch / copy_gbps, `munmap` it; then the child exits; the
+// parent's main thread `wait`s for it.
+struct CowAfterExitParams {
+    double array_gib = 0.25; // the question: 1 GiB
+    unsigned writers = 8;    // the question: 28
+    unsigned snapshotters = 4;
+    std::uint64_t batch_bytes = 2 * kMiB;
+    double store_ns = 10; // per 8-byte store of a writer
+    double copy_gbps = 5; // the child's memcpy rate
+    bool no_fork = false;
+    std::uint64_t base = 0x100000000000ULL;
+};
+[[nodiscard]] Trace gen_cow_after_exit(const CowAfterExitParams& p);
+
+// (i) The blog seed: a growing fuzzer-like process launching a small target. pid 1 maps max(sizes) and, per size S
+// (ascending), populates up to S (the first `density` of every 2 MiB: sparse population keeps replays fast), then
+// per method (fork, vfork, spawn, pool) a `tput-METHOD-S` interval of `launches` launches, each: `parent_writes`
+// random single-page writes and `run fuzzer_ns`, then `begin METHOD-S`, the launch, `end METHOD-S`. fork: `fork C`
+// (C: exec); vfork: `vfork C` (C: exec, which releases the parent); spawn: `spawn C`; pool: `run ipc_ns` (a pipe
+// write to a worker forked before the parent grew, which then execs). Every target (CPU 1) maps and writes
+// target_mib, runs target_ns and exits; the parent waits for them after each interval.
+struct LauncherParams {
+    std::vector<double> sizes_gib = {0.0625, 0.25, 1, 4, 16};
+    std::vector<std::string> methods = {"fork", "vfork", "spawn", "pool"};
+    unsigned launches = 8;
+    double density = 1.0; // fraction of every 2 MiB populated (a prefix), (0, 1]
+    unsigned parent_writes = 16;
+    std::uint64_t fuzzer_ns = 20000;
+    std::uint64_t ipc_ns = 5000;
+    double target_mib = 1;
+    std::uint64_t target_ns = 200000;
+    std::uint64_t seed = 1;
+    std::uint64_t base = 0x100000000000ULL;
+};
+[[nodiscard]] Trace gen_launcher(const LauncherParams& p);
+
 } // namespace odf::trace
