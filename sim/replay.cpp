@@ -433,6 +433,31 @@ std::string format_csv(const std::string& title, const std::vector<ModeResult>& 
         }
         s += "\n";
     }
+    // v2: where each thread's time went (ns), one row per thread and category; a thread a mode does not have is
+    // empty there.
+    if (!r.empty() && r.front().timeline.enabled) {
+        std::map<std::pair<std::uint32_t, std::uint32_t>, std::vector<const ThreadReport*>> threads;
+        for (std::size_t i = 0; i < r.size(); ++i) {
+            for (const ThreadReport& th : r[i].timeline.threads) {
+                auto& v = threads[{th.pid, th.tid}];
+                v.resize(r.size(), nullptr);
+                v[i] = &th; // the last life of a pid.tid (a tid is never reused; exec restarts the main thread)
+            }
+        }
+        const std::pair<const char*, double ThreadTime::*> parts[] = {
+            {"user", &ThreadTime::user},     {"kernel", &ThreadTime::kernel},   {"mmap_lock", &ThreadTime::lock_wait},
+            {"runqueue", &ThreadTime::runq}, {"blocked", &ThreadTime::blocked}, {"irq", &ThreadTime::irq},
+            {"idle", &ThreadTime::idle}};
+        for (const auto& [id, v] : threads) {
+            for (const auto& [pname, field] : parts) {
+                s += fmt::format("{},thread {}.{} {} (ns)", title, id.first, id.second, pname);
+                for (const ThreadReport* th : v) {
+                    s += th != nullptr ? "," + num(th->time.*field) : ",";
+                }
+                s += "\n";
+            }
+        }
+    }
     return s;
 }
 
