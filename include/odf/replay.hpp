@@ -38,6 +38,7 @@ struct ReplayOptions {
     std::string observe_dir; // non-empty: write <dir>/<mode>.jsonl observation logs (docs/DIFFTEST.md)
     bool progress = false;   // a progress bar on stderr
     bool marks = false;      // record per-mark observables of every live process
+    unsigned jobs = 1;       // modes replayed at once, each on its own thread with its own kernel (results identical)
 };
 
 // Throws SimError (divergence) and std::runtime_error (I/O).

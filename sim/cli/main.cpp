@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <iostream>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -94,6 +95,7 @@ struct ReplayArgs {
     double phys_gib = 64;
     std::vector<std::string> bugs;
     int cpus = 0;
+    unsigned jobs = std::max(1U, std::thread::hardware_concurrency());
 };
 
 int run_replay(const ReplayArgs& a, const std::vector<odf::trace::Trace>& traces) {
@@ -114,6 +116,7 @@ int run_replay(const ReplayArgs& a, const std::vector<odf::trace::Trace>& traces
     opt.progress = true;
     opt.marks = a.marks;
     opt.sim.cpus = a.cpus;
+    opt.jobs = a.jobs;
     for (std::size_t i = 0; i < traces.size(); ++i) {
         const auto& t = traces[i];
         opt.observe_dir = a.observe;
@@ -152,6 +155,10 @@ void add_replay_options(CLI::App* c, ReplayArgs& a) {
     c->add_flag("--marks", a.marks, "also print every process's VmPTE, RssAnon, faults and cycles at every mark");
     c->add_option("--observe", a.observe, "write observation logs <DIR>/<mode>.jsonl (docs/DIFFTEST.md)");
     c->add_option("--phys-gib", a.phys_gib, "simulated physical memory in GiB")->capture_default_str();
+    c->add_option("--jobs,-j", a.jobs,
+                  "modes replayed at once, each on its own thread and kernel; results are identical to --jobs 1 "
+                  "(default: the number of cores)")
+        ->check(CLI::Range(1, 1024));
     c->add_option("--cpus", a.cpus,
                   "CPUs of the simulated machine for odf-trace v2 (default: the highest CPU the trace names + 1); "
                   "a `cpu N` with N >= this is an error")
