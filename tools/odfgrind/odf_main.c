@@ -35,6 +35,7 @@
 #include "pub_tool_aspacemgr.h"
 #include "pub_tool_vki.h"
 #include "pub_tool_vkiscnums.h"
+#include "pub_tool_threadstate.h"
 
 /* Core symbols that the public tool headers do not declare (libcoregrind is linked statically). */
 extern Int VG_(safe_fd)(Int oldfd);
@@ -49,15 +50,31 @@ extern Addr VG_(clstk_end);
 #define PG_UP(x) (((x) + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1))
 #define PG_DOWN(x) ((x) & ~(PAGE_SIZE - 1))
 #define USER_TOP ((Addr)1 << 47)
+#define ODF_CLONE_VM 0x00000100    /* linux/sched.h */
+#define ODF_CLONE_VFORK 0x00004000
+#define MAX_VTID 4096              /* Valgrind ThreadIds we track (--max-threads is 500 by default) */
+#define MAX_SYSNO 1024
 
 /* ------------------------------------------------------------------ options */
 static const HChar* clo_out_dir = NULL;
 static Bool clo_first_touch = False;
+static Double clo_ns_per_instr = 0.3; /* IPC 1 at 3.3 GHz */
+static Long clo_min_run_ns = 1000;
+static const HChar* clo_begin_at = NULL;
+static const HChar* clo_end_at = NULL;
+static const HChar* clo_req_label = "req";
 
 static Bool odf_process_cmd_line_option(const HChar* arg)
 {
    if VG_STR_CLO(arg, "--out-dir", clo_out_dir) {
    } else if VG_BOOL_CLO(arg, "--first-touch", clo_first_touch) {
+   } else if VG_DBL_CLO(arg, "--ns-per-instr", clo_ns_per_instr) {
+      if (!(clo_ns_per_instr > 0.0 && clo_ns_per_instr <= 1000000.0))
+         VG_(fmsg_bad_option)(arg, "--ns-per-instr must be > 0 and <= 1000000\n");
+   } else if VG_BINT_CLO(arg, "--min-run-ns", clo_min_run_ns, 0, 1000000000000LL) {
+   } else if VG_STR_CLO(arg, "--begin-at", clo_begin_at) {
+   } else if VG_STR_CLO(arg, "--end-at", clo_end_at) {
+   } else if VG_STR_CLO(arg, "--request-label", clo_req_label) {
    } else
       return False;
    return True;
@@ -66,7 +83,12 @@ static Bool odf_process_cmd_line_option(const HChar* arg)
 static void odf_print_usage(void)
 {
    VG_(printf)("    --out-dir=DIR            write per-process event files into DIR (required)\n"
-               "    --first-touch=yes|no     keep only the first read/write of a page per epoch [no]\n");
+               "    --first-touch=yes|no     keep only the first read/write of a page per epoch [no]\n"
+               "    --ns-per-instr=X         'run' ns per guest instruction [0.3]\n"
+               "    --min-run-ns=N           carry runs shorter than N ns over to the next op [1000]\n"
+               "    --begin-at=SYSCALLS      'begin LABEL' when a thread returns > 0 from one of these\n"
+               "    --end-at=SYSCALLS        'end LABEL' when a thread with an open request enters one of these\n"
+               "    --request-label=LABEL    the label of begin/end [req]\n");
 }
 
 static void odf_print_debug_usage(void) { VG_(printf)("    (none)\n"); }
@@ -75,7 +97,7 @@ static void odf_print_debug_usage(void) { VG_(printf)("    (none)\n"); }
 static volatile ULong* seq_word = NULL;
 static ULong local_seq = 0;
 
-static ULong next_seq(void)
+static ULong raw_seq(void)
 {
    if (seq_word)
       return __atomic_fetch_add(seq_word, 1, __ATOMIC_SEQ_CST);
@@ -134,19 +156,79 @@ static void put_hex(ULong v)
       obuf[opos++] = tmp[--n];
 }
 
-/* Starts a line: "SEQ PID ". */
-static void line_begin(ULong seq)
+/* ------------------------------------------------------------------ threads and instruction counts */
+/* Valgrind runs one thread at a time.  Each Valgrind ThreadId maps to a trace TID of this process (0: the main
+   thread, then 1, 2, ... in creation order, never reused).  guest_instrs counts the guest instructions of whatever
+   thread runs (incremented inline by the instrumentation); on a thread switch and before every op the difference
+   since instrs_mark is added to the running thread's t_instrs, which a "run NS" line turns into time. */
+static UInt t_ttid[MAX_VTID];
+static ULong t_instrs[MAX_VTID];
+static Bool t_req_open[MAX_VTID];
+static UInt next_ttid = 1;
+static ThreadId cur_vtid = 1;
+static ULong guest_instrs = 0;
+static ULong instrs_mark = 0;
+static Bool finished = False;
+static Bool begin_set[MAX_SYSNO];
+static Bool end_set[MAX_SYSNO];
+
+static void account_instrs(void)
+{
+   t_instrs[cur_vtid] += guest_instrs - instrs_mark;
+   instrs_mark = guest_instrs;
+}
+
+/* Starts a line of thread TTID: "SEQ PID " or "SEQ PID.TTID ". */
+static void line_begin_t(ULong seq, UInt ttid)
 {
    if (opos > (Int)sizeof(obuf) - 256)
       flush_obuf();
    put_dec(seq);
    obuf[opos++] = ' ';
    put_dec((ULong)my_pid);
+   if (ttid) {
+      obuf[opos++] = '.';
+      put_dec(ttid);
+   }
    obuf[opos++] = ' ';
    n_events++;
 }
 
+/* Starts a line of the running thread. */
+static void line_begin(ULong seq) { line_begin_t(seq, t_ttid[cur_vtid]); }
+
 static void line_end(void) { obuf[opos++] = '\n'; }
+
+static Double ns_factor(void) { return clo_ns_per_instr; }
+
+/* "run NS" of the running thread for the instructions it executed since its previous op; runs shorter than
+   --min-run-ns are carried over to the next op unless FORCE. */
+static void emit_run(Bool force)
+{
+   ULong ns;
+   account_instrs();
+   ns = (ULong)((Double)t_instrs[cur_vtid] * ns_factor());
+   if (ns == 0 || (!force && ns < (ULong)clo_min_run_ns))
+      return;
+   line_begin_t(raw_seq(), t_ttid[cur_vtid]);
+   put_str("run ");
+   put_dec(ns);
+   line_end();
+   t_instrs[cur_vtid] = 0;
+}
+
+/* The sequence number of a new op of the running thread, after its "run". */
+static ULong next_seq(void)
+{
+   emit_run(False);
+   return raw_seq();
+}
+
+static ULong next_seq_forced(void)
+{
+   emit_run(True);
+   return raw_seq();
+}
 
 static void open_output(void)
 {
@@ -245,6 +327,7 @@ static Bool pend_write = False;
 static Addr pend_start = 0; /* page number */
 static Addr pend_n = 0;     /* pages */
 static ULong pend_seq = 0;
+static UInt pend_ttid = 0;
 static Addr last_ifetch_page = ~(Addr)0;
 static Bool started = False;
 
@@ -252,7 +335,7 @@ static void flush_pending(void)
 {
    if (!pend_valid)
       return;
-   line_begin(pend_seq);
+   line_begin_t(pend_seq, pend_ttid);
    put_str(pend_write ? "w " : "r ");
    put_hex(pend_start << PAGE_SHIFT);
    if (pend_n > 1) {
@@ -294,6 +377,7 @@ static void access_page(Addr page, Bool is_write)
    pend_start = page;
    pend_n = 1;
    pend_seq = next_seq();
+   pend_ttid = t_ttid[cur_vtid];
 }
 
 /* A mapping change: pages in the range start a new epoch. */
@@ -417,9 +501,62 @@ static void ev_range(const HChar* op, Addr a, SizeT len, const HChar* suffix)
 static void ev_simple(const HChar* op)
 {
    flush_pending();
-   line_begin(next_seq());
+   line_begin(next_seq_forced());
    put_str(op);
    line_end();
+}
+
+/* The running thread now is TID (Valgrind's): close the previous thread's access run and instruction count. */
+static void switch_to(ThreadId tid)
+{
+   if (tid == cur_vtid || tid == VG_INVALID_THREADID)
+      return;
+   if (tid >= MAX_VTID)
+      VG_(tool_panic)("odfgrind: Valgrind ThreadId beyond MAX_VTID");
+   account_instrs();
+   flush_pending();
+   last_ifetch_page = ~(Addr)0;
+   cur_vtid = tid;
+}
+
+static void odf_start_client_code(ThreadId tid, ULong blocks)
+{
+   (void)blocks;
+   switch_to(tid);
+}
+
+/* Thread creation, in the creator's context before the new thread exists: "clone TTID". */
+static void odf_thread_create(ThreadId parent, ThreadId child)
+{
+   if (child >= MAX_VTID)
+      VG_(tool_panic)("odfgrind: Valgrind ThreadId beyond MAX_VTID");
+   t_instrs[child] = 0;
+   t_req_open[child] = False;
+   if (parent == VG_INVALID_THREADID) {
+      t_ttid[child] = 0; /* the main thread */
+      return;
+   }
+   switch_to(parent);
+   ensure_started();
+   flush_pending();
+   t_ttid[child] = next_ttid++;
+   line_begin(next_seq_forced());
+   put_str("clone ");
+   put_dec(t_ttid[child]);
+   line_end();
+}
+
+/* Thread exit, in the exiting thread's context after its last instruction: "texit" (not for the main thread). */
+static void odf_thread_exit(ThreadId tid)
+{
+   if (finished || tid >= MAX_VTID)
+      return;
+   switch_to(tid);
+   if (t_ttid[tid] == 0)
+      return;
+   ensure_started();
+   ev_simple("texit");
+   t_req_open[tid] = False;
 }
 
 static void ev_brk(Addr b)
@@ -451,7 +588,10 @@ static void emit_startup(void)
    Addr brk_page = VG_(brk_base) ? PG_DOWN(VG_(brk_base)) : 0;
    Addr stack_top = VG_(clstk_end);
    started = True;
-   ev_simple("start");
+   flush_pending();
+   line_begin_t(raw_seq(), 0);
+   put_str("start");
+   line_end();
    {
       Int cap = 256;
       for (;;) {
@@ -495,12 +635,42 @@ static void emit_startup(void)
 /* ------------------------------------------------------------------ syscalls, fork, exec */
 static ULong fork_seq = 0;
 static Bool fork_pending = False;
+static const HChar* fork_op = "fork";
+
+/* Request boundaries: "end LABEL" when a thread with an open request enters an --end-at syscall, "begin LABEL"
+   when a thread without one returns > 0 from a --begin-at syscall. */
+static void req_event(Bool begin)
+{
+   ensure_started();
+   flush_pending();
+   line_begin(next_seq_forced());
+   put_str(begin ? "begin " : "end ");
+   put_str(clo_req_label);
+   line_end();
+   t_req_open[cur_vtid] = begin;
+}
 
 static void odf_pre_syscall(ThreadId tid, UInt sysno, UWord* args, UInt nArgs)
 {
-   (void)tid;
-   (void)args;
    (void)nArgs;
+   switch_to(tid);
+   if (sysno < MAX_SYSNO && end_set[sysno] && t_req_open[cur_vtid])
+      req_event(False);
+   if (sysno == __NR_vfork) {
+      fork_op = "vfork";
+   } else if (sysno == __NR_clone) {
+      /* glibc's posix_spawn: clone(CLONE_VM|CLONE_VFORK) (Valgrind runs it as a fork). */
+      fork_op = (args[0] & (ODF_CLONE_VM | ODF_CLONE_VFORK)) == (ODF_CLONE_VM | ODF_CLONE_VFORK) ? "spawn" : "fork";
+   } else if (sysno == __NR_clone3) {
+      fork_op = "fork";
+      if (args[0] && VG_(am_is_valid_for_client)(args[0], 8, VKI_PROT_READ)) {
+         ULong flags = *(ULong*)args[0];
+         if ((flags & (ODF_CLONE_VM | ODF_CLONE_VFORK)) == (ODF_CLONE_VM | ODF_CLONE_VFORK))
+            fork_op = "spawn";
+      }
+   } else if (sysno == __NR_fork) {
+      fork_op = "fork";
+   }
    if (sysno == __NR_execve || sysno == __NR_execveat) {
       /* Valgrind performs the exec in its pre-handler: save everything now. */
       ensure_started();
@@ -511,13 +681,16 @@ static void odf_pre_syscall(ThreadId tid, UInt sysno, UWord* args, UInt nArgs)
 
 static void odf_post_syscall(ThreadId tid, UInt sysno, UWord* args, UInt nArgs, SysRes res)
 {
-   (void)tid;
    (void)nArgs;
+   switch_to(tid);
+   if (sysno < MAX_SYSNO && begin_set[sysno] && !t_req_open[cur_vtid] && !sr_isError(res) && sr_Res(res) > 0)
+      req_event(True);
    if (sysno == __NR_clone || sysno == __NR_fork || sysno == __NR_vfork || sysno == __NR_clone3) {
       if (fork_pending && !sr_isError(res) && sr_Res(res) > 0) {
          fork_pending = False;
          line_begin(fork_seq);
-         put_str("fork ");
+         put_str(fork_op);
+         obuf[opos++] = ' ';
          put_dec(sr_Res(res));
          line_end();
          flush_obuf();
@@ -611,10 +784,10 @@ static void odf_post_syscall(ThreadId tid, UInt sysno, UWord* args, UInt nArgs, 
 
 static void odf_atfork_pre(ThreadId tid)
 {
-   (void)tid;
+   switch_to(tid);
    ensure_started();
    flush_pending();
-   fork_seq = next_seq();
+   fork_seq = next_seq_forced();
    fork_pending = True;
    flush_obuf();
 }
@@ -627,7 +800,16 @@ static void odf_atfork_parent(ThreadId tid)
 
 static void odf_atfork_child(ThreadId tid)
 {
-   (void)tid;
+   Int i;
+   /* The child has one thread, the caller, which is its main thread; its TIDs start again at 1. */
+   for (i = 0; i < MAX_VTID; i++) {
+      t_ttid[i] = 0;
+      t_instrs[i] = 0;
+      t_req_open[i] = False;
+   }
+   next_ttid = 1;
+   cur_vtid = tid < MAX_VTID ? tid : 1;
+   instrs_mark = guest_instrs;
    fork_pending = False;
    if (out_fd >= 0)
       VG_(close)(out_fd);
@@ -683,6 +865,21 @@ static void add_call(IRSB* sb, const HChar* name, void* fn, IRExpr* addr, Int si
    addStmtToIRSB(sb, IRStmt_Dirty(di));
 }
 
+/* guest_instrs += N, inline (as lackey counts instructions). */
+static void add_count(IRSB* sb, ULong n)
+{
+   IRTemp t1, t2;
+   IRExpr* addr;
+   if (n == 0)
+      return;
+   t1 = newIRTemp(sb->tyenv, Ity_I64);
+   t2 = newIRTemp(sb->tyenv, Ity_I64);
+   addr = mkIRExpr_HWord((HWord)&guest_instrs);
+   addStmtToIRSB(sb, IRStmt_WrTmp(t1, IRExpr_Load(Iend_LE, Ity_I64, addr)));
+   addStmtToIRSB(sb, IRStmt_WrTmp(t2, IRExpr_Binop(Iop_Add64, IRExpr_RdTmp(t1), IRExpr_Const(IRConst_U64(n)))));
+   addStmtToIRSB(sb, IRStmt_Store(Iend_LE, addr, IRExpr_RdTmp(t2)));
+}
+
 #define ADD_READ(sb, a, sz, g) add_call(sb, "odf_read", (void*)&odf_read, a, sz, g)
 #define ADD_WRITE(sb, a, sz, g) add_call(sb, "odf_write", (void*)&odf_write, a, sz, g)
 
@@ -693,6 +890,7 @@ static IRSB* odf_instrument(VgCallbackClosure* closure, IRSB* sbIn, const VexGue
    IRSB* sbOut;
    Int i;
    Addr last_page = ~(Addr)0;
+   ULong n_instrs = 0; /* instructions since the last add_count: counted before each side exit and at the end */
    (void)closure;
    (void)layout;
    (void)vge;
@@ -726,9 +924,15 @@ static IRSB* odf_instrument(VgCallbackClosure* closure, IRSB* sbIn, const VexGue
                last_page = p;
             }
          }
+         n_instrs++;
          addStmtToIRSB(sbOut, st);
          break;
       }
+      case Ist_Exit:
+         add_count(sbOut, n_instrs);
+         n_instrs = 0;
+         addStmtToIRSB(sbOut, st);
+         break;
       case Ist_WrTmp: {
          IRExpr* data = st->Ist.WrTmp.data;
          if (data->tag == Iex_Load)
@@ -793,14 +997,84 @@ static IRSB* odf_instrument(VgCallbackClosure* closure, IRSB* sbIn, const VexGue
          break;
       }
    }
+   add_count(sbOut, n_instrs);
    return sbOut;
 }
 
 /* ------------------------------------------------------------------ init / fini */
+/* Syscalls that --begin-at/--end-at may name (amd64 numbers); a decimal number names any syscall. */
+static const struct {
+   const HChar* name;
+   Int nr;
+} syscall_names[] = {
+   {"read", __NR_read}, {"write", __NR_write}, {"readv", __NR_readv}, {"writev", __NR_writev},
+   {"pread64", __NR_pread64}, {"pwrite64", __NR_pwrite64}, {"recvfrom", __NR_recvfrom}, {"sendto", __NR_sendto},
+   {"recvmsg", __NR_recvmsg}, {"sendmsg", __NR_sendmsg}, {"recvmmsg", __NR_recvmmsg}, {"sendmmsg", __NR_sendmmsg},
+   {"accept", __NR_accept}, {"accept4", __NR_accept4}, {"connect", __NR_connect}, {"sendfile", __NR_sendfile},
+   {"epoll_wait", __NR_epoll_wait}, {"epoll_pwait", __NR_epoll_pwait}, {"poll", __NR_poll}, {"ppoll", __NR_ppoll},
+   {"select", __NR_select}, {"pselect6", __NR_pselect6}, {"nanosleep", __NR_nanosleep},
+   {"clock_nanosleep", __NR_clock_nanosleep}, {"futex", __NR_futex}, {"openat", __NR_openat},
+   {"close", __NR_close}, {"wait4", __NR_wait4},
+};
+
+/* Parses "NAME,NAME,..." into SET; an unknown name is a fatal option error. */
+static void parse_syscalls(const HChar* opt, const HChar* list, Bool* set)
+{
+   HChar name[64];
+   const HChar* p = list;
+   while (*p) {
+      Int n = 0, nr = -1;
+      UInt k;
+      while (*p && *p != ',') {
+         if (n < (Int)sizeof(name) - 1)
+            name[n++] = *p;
+         p++;
+      }
+      name[n] = 0;
+      if (*p == ',')
+         p++;
+      if (n == 0)
+         continue;
+      for (k = 0; k < sizeof(syscall_names) / sizeof(syscall_names[0]); k++)
+         if (VG_(strcmp)(name, syscall_names[k].name) == 0)
+            nr = syscall_names[k].nr;
+      if (nr < 0 && VG_(isdigit)(name[0])) {
+         HChar* e;
+         Long v = VG_(strtoll10)(name, &e);
+         if (*e == 0 && v >= 0 && v < MAX_SYSNO)
+            nr = (Int)v;
+      }
+      if (nr < 0) {
+         VG_(fmsg)("%s: unknown system call '%s' (a number below %d or one of:", opt, name, MAX_SYSNO);
+         for (k = 0; k < sizeof(syscall_names) / sizeof(syscall_names[0]); k++)
+            VG_(message)(Vg_FailMsg, " %s", syscall_names[k].name);
+         VG_(message)(Vg_FailMsg, ")\n");
+         VG_(exit)(1);
+      }
+      set[nr] = True;
+   }
+}
+
 static void odf_post_clo_init(void)
 {
+   const HChar* c;
    if (!clo_out_dir) {
       VG_(umsg)("odfgrind: --out-dir=DIR is required\n");
+      VG_(exit)(1);
+   }
+   if (clo_begin_at)
+      parse_syscalls("--begin-at", clo_begin_at, begin_set);
+   if (clo_end_at)
+      parse_syscalls("--end-at", clo_end_at, end_set);
+   if ((clo_begin_at != NULL) != (clo_end_at != NULL)) {
+      VG_(fmsg)("--begin-at and --end-at go together\n");
+      VG_(exit)(1);
+   }
+   for (c = clo_req_label; *c; c++)
+      if (*c == ' ' || *c == '\t' || *c == '#' || *c == '\n')
+         break;
+   if (!clo_req_label[0] || *c) {
+      VG_(fmsg)("--request-label: one word without blanks or '#'\n");
       VG_(exit)(1);
    }
    map_seq_file();
@@ -811,7 +1085,12 @@ static void odf_fini(Int exitcode)
 {
    (void)exitcode;
    ensure_started();
-   ev_simple("exit");
+   flush_pending();
+   emit_run(True);
+   line_begin_t(raw_seq(), 0); /* exit_group: the process's op */
+   put_str("exit");
+   line_end();
+   finished = True;
    flush_obuf();
    if (out_fd >= 0)
       VG_(close)(out_fd);
@@ -822,7 +1101,7 @@ static void odf_pre_clo_init(void)
 {
    VG_(details_name)("odfgrind");
    VG_(details_version)(NULL);
-   VG_(details_description)("records odf-trace v1 memory events");
+   VG_(details_description)("records odf-trace v1/v2 memory events");
    VG_(details_copyright_author)("odf project");
    VG_(details_bug_reports_to)("odf project");
    VG_(details_avg_translation_sizeB)(275);
@@ -834,6 +1113,9 @@ static void odf_pre_clo_init(void)
    VG_(track_pre_mem_read_asciiz)(odf_pre_mem_read_asciiz);
    VG_(track_post_mem_write)(odf_post_mem_write);
    VG_(atfork)(odf_atfork_pre, odf_atfork_parent, odf_atfork_child);
+   VG_(track_start_client_code)(odf_start_client_code);
+   VG_(track_pre_thread_ll_create)(odf_thread_create);
+   VG_(track_pre_thread_ll_exit)(odf_thread_exit);
 }
 
 VG_DETERMINE_INTERFACE_VERSION(odf_pre_clo_init)
