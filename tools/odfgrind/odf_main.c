@@ -164,6 +164,7 @@ static void put_hex(ULong v)
 static UInt t_ttid[MAX_VTID];
 static ULong t_instrs[MAX_VTID];
 static Bool t_req_open[MAX_VTID];
+static Bool t_gone[MAX_VTID]; /* after its texit (the kernel's CLONE_CHILD_CLEARTID write comes later) */
 static UInt next_ttid = 1;
 static ThreadId cur_vtid = 1;
 static ULong guest_instrs = 0;
@@ -356,7 +357,7 @@ static inline void ensure_started(void)
 
 static void access_page(Addr page, Bool is_write)
 {
-   if (page >= (USER_TOP >> PAGE_SHIFT))
+   if (page >= (USER_TOP >> PAGE_SHIFT) || t_gone[cur_vtid])
       return;
    if (pend_valid && pend_write == is_write) {
       if (page == pend_start + pend_n - 1)
@@ -532,6 +533,7 @@ static void odf_thread_create(ThreadId parent, ThreadId child)
       VG_(tool_panic)("odfgrind: Valgrind ThreadId beyond MAX_VTID");
    t_instrs[child] = 0;
    t_req_open[child] = False;
+   t_gone[child] = False;
    if (parent == VG_INVALID_THREADID) {
       t_ttid[child] = 0; /* the main thread */
       return;
@@ -557,6 +559,7 @@ static void odf_thread_exit(ThreadId tid)
    ensure_started();
    ev_simple("texit");
    t_req_open[tid] = False;
+   t_gone[tid] = True;
 }
 
 static void ev_brk(Addr b)
@@ -806,6 +809,7 @@ static void odf_atfork_child(ThreadId tid)
       t_ttid[i] = 0;
       t_instrs[i] = 0;
       t_req_open[i] = False;
+      t_gone[i] = False;
    }
    next_ttid = 1;
    cur_vtid = tid < MAX_VTID ? tid : 1;
