@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Re-records the real traces of this directory with scripts/record (see README.md for what each one is).
-#   traces/real/record-traces.sh [sqlite3|bash-loop|redis|redis-2m|redis-native|all]
+#   traces/real/record-traces.sh [sqlite3|bash-loop|redis|redis-2m|redis-native|redis-threads|all]
 # Needs: valgrind, zstd, sqlite3, bash, redis-server and redis-tools (apt-get install sqlite3 redis-server
 # redis-tools).  Prints the native and recorded wall times (the Valgrind slowdown).
 set -euo pipefail
@@ -149,12 +149,40 @@ redis_native_rate() {
 	rm -rf "$d"
 }
 
+# odf-trace v2: redis-server with its threads (bio, jemalloc), 'run' from the instructions executed and one request
+# interval per event-loop iteration (begin when epoll_wait returns events, end at the next epoll_wait); 2,000 SETs,
+# a BGSAVE, then 500 GETs and 500 SETs.
+redis_threads_trace() {
+	local port=16394 d i
+	d="$(mktemp -d)"
+	"$rec" "${rec_opts[@]}" --begin-at epoll_wait --end-at epoll_wait -o "$out_dir/redis-threads$ext" -- \
+		redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$d" --daemonize no \
+		--protected-mode yes --logfile "$d/redis.log" &
+	local rpid=$!
+	for i in $(seq 120); do
+		redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && break
+		sleep 1
+	done
+	redis-cli -p "$port" ping | grep -q PONG || { echo "redis did not start" >&2; kill "$rpid"; return 1; }
+	redis-benchmark -p "$port" -t set -n 2000 -r 2000 -d 256 -c 2 -q | tr '\r' '\n' | tail -1
+	redis-cli -p "$port" bgsave
+	for i in $(seq 120); do
+		redis-cli -p "$port" info persistence | grep -q "rdb_bgsave_in_progress:0" && break
+		sleep 1
+	done
+	redis-benchmark -p "$port" -t get,set -n 500 -r 2000 -d 256 -c 2 -q | tr '\r' '\n' | grep -v '^$' || true
+	redis-cli -p "$port" shutdown nosave || true
+	wait "$rpid"
+	rm -rf "$d"
+}
+
 case "$what" in
 sqlite3) sqlite_trace ;;
 bash-loop) bash_loop_trace ;;
 redis) redis_trace ;;
 redis-2m) redis_large_trace ;;
 redis-native) redis_native_rate ;;
+redis-threads) redis_threads_trace ;;
 all) sqlite_trace; bash_loop_trace; redis_trace; redis_native_rate; redis_large_trace ;;
-*) echo "usage: $0 [sqlite3|bash-loop|redis|redis-2m|redis-native|all]" >&2; exit 2 ;;
+*) echo "usage: $0 [sqlite3|bash-loop|redis|redis-2m|redis-native|redis-threads|all]" >&2; exit 2 ;;
 esac
