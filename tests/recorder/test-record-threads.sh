@@ -4,7 +4,7 @@
 # child's writes and exit, 'run' ops; `odf-sim check` and `odf-sim replay --check --modes all` (oracle and
 # invariants). Then the request boundaries (--begin-at read --end-at read) on the program's tiny pipe server give
 # 'req latency' rows in the replay, a single-threaded program stays v1 without 'run' (and is v2 with --v2), and bad
-# options fail with a clear message. Prints "N passed, N failed"; exit 0 when everything passed. Without valgrind
+# options fail with a clear message; posix_spawn and vfork are 'spawn' and 'vfork' in v2. Prints "N passed, N failed"; exit 0 when everything passed. Without valgrind
 # it prints "0 passed, 0 failed, 1 skipped" and exits 0.
 # ODF_SIM=path/to/odf-sim (default build/sim/cli/odf-sim); ODFGRIND_LIB=dir of a built tool (else scripts/record
 # builds it).
@@ -136,6 +136,24 @@ if "$record" --v2 -o "$work/onev2.trace" -- /bin/true >/dev/null 2>&1; then
 		grep -q '^1 run ' '$work/onev2.trace' && '$odf_sim' check '$work/onev2.trace' >/dev/null"
 else
 	ko "record --v2 /bin/true"
+fi
+
+# ---- posix_spawn and vfork: 'spawn' and 'vfork' in v2 (the spawn child's ops before its exec dropped), 'fork' in v1
+if "$record" --v2 -o "$work/sp.trace" -- "$work/threadtest" spawn >/dev/null 2>"$work/sp.err"; then
+	check "spawn: '1 spawn 2', '2 exec', '1 vfork 3', '3 exec', '3 exit'" awk '$0 == "1 spawn 2" { a = 1 }
+		$0 == "2 exec" && a { b = 1 } $0 == "1 vfork 3" && b { c = 1 } $0 == "3 exec" && c { d = 1 }
+		$0 == "3 exit" && d { e = 1 } END { exit !e }' "$work/sp.trace"
+	check "spawn: odf-sim replay --check --modes all" bash -c "'$odf_sim' replay '$work/sp.trace' --check --modes all 2>&1 |
+		grep -q 'oracle and invariants held in every mode'"
+else
+	ko "record --v2 threadtest spawn"
+	cat "$work/sp.err"
+fi
+if "$record" -o "$work/sp1.trace" -- "$work/threadtest" spawn >/dev/null 2>&1; then
+	check "spawn without v2 options: v1 with '1 fork 2' and '1 fork 3'" bash -c "head -1 '$work/sp1.trace' |
+		grep -qx '# odf-trace v1' && grep -qx '1 fork 2' '$work/sp1.trace' && grep -qx '1 fork 3' '$work/sp1.trace'"
+else
+	ko "record threadtest spawn"
 fi
 
 # ---- errors

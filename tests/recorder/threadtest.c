@@ -2,8 +2,10 @@
    threads each write their own 8-page buffer and one page each of a shared 3-page array; thread 2 forks a
    child that writes the shared array and exits, and waits for it; the main thread joins them all.
    With the argument "server": a thread loops read() on a pipe, computes a little per message and writes a reply to
-   another pipe (a tiny request server), while the main thread sends 20 requests and reads the replies. */
+   another pipe (a tiny request server), while the main thread sends 20 requests and reads the replies.
+   With "spawn": posix_spawn of /bin/true, then vfork + exec of /bin/true, waiting for each. */
 #include <pthread.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,10 +80,31 @@ static int run_server(void)
     return 0;
 }
 
+extern char** environ;
+
+static int run_spawn(void)
+{
+    char* argv[] = {"/bin/true", NULL};
+    pid_t p, v;
+    int st = 1;
+    if (posix_spawn(&p, "/bin/true", NULL, NULL, argv, environ) || waitpid(p, &st, 0) != p || st != 0)
+        return 1;
+    v = vfork();
+    if (v == 0) {
+        execv("/bin/true", argv);
+        _exit(1);
+    }
+    if (v < 0 || waitpid(v, &st, 0) != v || st != 0)
+        return 1;
+    return 0;
+}
+
 int main(int argc, char** argv)
 {
     if (argc > 1 && strcmp(argv[1], "server") == 0)
         return run_server();
+    if (argc > 1 && strcmp(argv[1], "spawn") == 0)
+        return run_spawn();
     pthread_t t[NTHREADS];
     shared_array = mmap(NULL, NTHREADS * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (shared_array == MAP_FAILED)

@@ -1,19 +1,24 @@
-/* odfgrind: a Valgrind tool that records the memory behaviour of a process tree as odf-trace v1 events.
+/* odfgrind: a Valgrind tool that records the memory behaviour of a process tree as odf-trace v1/v2 events.
 
    Each process writes its own event file OUT_DIR/p<realpid>.ev with lines
-       SEQ REALPID OP ARGS...
+       SEQ REALPID OP ARGS...          (the main thread)
+       SEQ REALPID.TID OP ARGS...      (thread TID: 1, 2, ... in creation order per process, never reused)
    where SEQ comes from a counter shared by all recorded processes (an 8-byte word in the file OUT_DIR/seq,
    mapped shared and incremented atomically).  scripts/record sorts all files by SEQ and renumbers the pids
    into an odf-trace v1 file.  Extra per-process ops used only between the tool and scripts/record:
        start            a new Valgrind instance began in this process (the root process, or after an exec)
-       fork CHILD       CHILD is a real pid
+       fork CHILD       CHILD is a real pid (also vfork CHILD, and spawn CHILD for clone(CLONE_VM|CLONE_VFORK))
+   and the odf-trace v2 ops clone TID, texit, run NS (before a thread's op: its guest instructions since its
+   previous op x --ns-per-instr, counted inline per superblock; runs under --min-run-ns carried over), begin/end
+   LABEL (--begin-at/--end-at syscalls).  scripts/record writes v2 when a process had threads or a v2 option was
+   given, else drops the run lines and writes v1 exactly as before.
    Everything else is already in odf-trace syntax (addresses in hex, lengths page-aligned).
 
    What is recorded:
      - initial client segments (text, data, ld.so, stack incl. its growth reservation, vdso) as mmap private
        (SkShmC as shared); Valgrind's one-page initial brk segment becomes the initial heap (brk);
      - successful mmap/munmap/mprotect/madvise(MADV_DONTNEED)/mremap/brk (post-syscall);
-     - fork (clone without CLONE_VM, vfork, fork; threads are folded into their process), exec, exit;
+     - fork (clone without CLONE_VM, vfork, fork), thread creation and exit (clone with CLONE_VM), exec, exit;
      - page-granular reads and writes of loads, stores, CAS, LL/SC, dirty helpers, instruction fetches (as reads)
        and of the memory that syscalls read or write (Valgrind's pre_mem_read / post_mem_write events).
    With --first-touch=yes (default no here; scripts/record turns it on) only the first read and the first write of
