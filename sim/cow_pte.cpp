@@ -188,9 +188,7 @@ void Kernel::cow_pte_pass_on(Mm& mm, Pfn table, std::uint64_t addr) {
             heir = other.get();
         }
     }
-    for (std::int32_t i = 1; i < t.refcount; ++i) {
-        charge(Cost::OwnerSearch);
-    }
+    charge(Cost::OwnerSearch, static_cast<std::uint64_t>(t.refcount - 1)); // one per other user examined
     if (heir == nullptr) { // cannot happen: refcount counts the PMD entries that map the table
         throw std::logic_error(fmt::format("PTE table {}: refcount {} but no other user", table.value, t.refcount));
     }

@@ -66,6 +66,11 @@ class Builder {
         op.addr = addr;
         op.len = len;
     }
+    // A private rw mapping of len bytes at addr, every page written once (a populated heap, dataset or target).
+    void populate(std::uint32_t pid, std::uint64_t addr, std::uint64_t len) {
+        mmap(pid, addr, len, kProtRead | kProtWrite, kMapPrivate);
+        range(OpKind::Write, pid, addr, len);
+    }
     void mprotect(std::uint32_t pid, std::uint64_t addr, std::uint64_t len, std::uint8_t prot) {
         Op& op = push(OpKind::Mprotect, pid);
         op.addr = addr;
@@ -150,8 +155,7 @@ Trace gen_fork_sweep(const ForkSweepParams& p) {
         std::uint64_t len = gib_to_bytes(gib);
         check_base(p.base, len);
         for (unsigned r = 0; r < p.repeat; ++r) {
-            b.mmap(1, p.base, len, kRW, kMapPrivate);
-            b.range(OpKind::Write, 1, p.base, len);
+            b.populate(1, p.base, len);
             b.mark(1, fmt::format("fork-{}-pre", size_label(gib)));
             b.fork(1, child);
             b.mark(1, fmt::format("fork-{}-post", size_label(gib)));
@@ -172,8 +176,7 @@ Trace gen_snapshot(const SnapshotParams& p) {
     Rng rng(p.seed);
     Builder b;
     const std::uint64_t pages = len / kPageSize;
-    b.mmap(1, p.base, len, kRW, kMapPrivate);
-    b.range(OpKind::Write, 1, p.base, len);
+    b.populate(1, p.base, len);
     b.mark(1, "snapshot-start");
     b.fork(1, 2);
     for (std::uint64_t off = 0; off < len; off += p.chunk_bytes) {
@@ -194,8 +197,7 @@ Trace gen_fuzz_loop(const FuzzLoopParams& p) {
     Rng rng(p.seed);
     Builder b;
     const std::uint64_t pages = len / kPageSize;
-    b.mmap(1, p.base, len, kRW, kMapPrivate);
-    b.range(OpKind::Write, 1, p.base, len);
+    b.populate(1, p.base, len);
     b.mark(1, "fuzz-start");
     for (unsigned i = 0; i < p.iterations; ++i) {
         auto child = static_cast<std::uint32_t>(i + 2);
@@ -223,8 +225,7 @@ Trace gen_unit_test(const UnitTestParams& p) {
     }
     Rng rng(p.seed);
     Builder b;
-    b.mmap(1, p.base, len, kRW, kMapPrivate);
-    b.range(OpKind::Write, 1, p.base, len);
+    b.populate(1, p.base, len);
     b.mark(1, "tests-start");
     for (unsigned i = 0; i < p.tests; ++i) {
         auto child = static_cast<std::uint32_t>(i + 2);
@@ -1001,8 +1002,7 @@ Trace gen_redis_snapshot(const RedisSnapshotParams& p) {
     Builder b;
     b.set_version(2);
     const std::uint64_t pages = len / kPageSize;
-    b.mmap(1, p.base, len, kRW, kMapPrivate);
-    b.range(OpKind::Write, 1, p.base, len);
+    b.populate(1, p.base, len);
     for (unsigned k = 1; k <= p.bg_threads; ++k) {
         b.push(OpKind::Clone, 1).child = k;
     }
@@ -1079,8 +1079,7 @@ Trace gen_afl(const AflParams& p) {
     Builder b;
     b.set_version(2);
     const std::uint64_t pages = len / kPageSize;
-    b.mmap(1, p.base, len, kRW, kMapPrivate);
-    b.range(OpKind::Write, 1, p.base, len);
+    b.populate(1, p.base, len);
     b.mark(1, "fuzz-start");
     const std::uint32_t campaign = b.intern("campaign");
     const std::uint32_t exec = b.intern("exec");

@@ -11,33 +11,10 @@
 set -uo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/../.." && pwd)"
-pass=0
-fail=0
-ok() { echo "ok   - $1"; pass=$((pass + 1)); }
-ko() { echo "FAIL - $1"; fail=$((fail + 1)); }
-check() { # check "description" command...
-	local d="$1"
-	shift
-	if "$@"; then ok "$d"; else ko "$d"; fi
-}
-finish() {
-	echo "$pass passed, $fail failed"
-	((fail == 0)) && exit 0
-	exit 1
-}
-
-if ! command -v valgrind >/dev/null 2>&1; then
-	echo "valgrind is not installed: skipping"
-	echo "0 passed, 0 failed, 1 skipped"
-	exit 0
-fi
+# shellcheck source=tests/recorder/lib.sh
+. "$here/lib.sh"
 odf_sim="${ODF_SIM:-$root/build/sim/cli/odf-sim}"
-if [[ ! -x "$odf_sim" ]]; then
-	echo "odf-sim not built ($odf_sim): skipping"
-	echo "0 passed, 0 failed, 1 skipped"
-	exit 0
-fi
+[[ -x "$odf_sim" ]] || skip "odf-sim not built ($odf_sim)"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/odf-test-record-threads.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
