@@ -19,6 +19,9 @@
        (SkShmC as shared); Valgrind's one-page initial brk segment becomes the initial heap (brk);
      - successful mmap/munmap/mprotect/madvise(MADV_DONTNEED)/mremap/brk (post-syscall);
      - fork (clone without CLONE_VM, vfork, fork), thread creation and exit (clone with CLONE_VM), exec, exit;
+     - v2: wait4/waitid that reaped a child ("wait REALPID"; scripts/record keeps it for a recorded child and
+       writes the child's exit first if it has none), sched_setaffinity to one CPU of a thread of this process
+       ("cpu N", for another thread before its next op); SysV shmat/shmdt as a shared mmap/munmap;
      - page-granular reads and writes of loads, stores, CAS, LL/SC, dirty helpers, instruction fetches (as reads)
        and of the memory that syscalls read or write (Valgrind's pre_mem_read / post_mem_write events).
    With --first-touch=yes (default no here; scripts/record turns it on) only the first read and the first write of
@@ -48,6 +51,7 @@ extern SysRes VG_(am_shared_mmap_file_float_valgrind)(SizeT length, UInt prot, I
 extern Addr VG_(brk_base);
 extern Addr VG_(brk_limit);
 extern Addr VG_(clstk_end);
+extern ThreadId VG_(lwpid_to_vgtid)(Int lwpid);
 
 #define ODF_MADV_DONTNEED 4 /* linux/mman.h */
 #define PAGE_SHIFT 12
@@ -57,6 +61,9 @@ extern Addr VG_(clstk_end);
 #define USER_TOP ((Addr)1 << 47)
 #define ODF_CLONE_VM 0x00000100    /* linux/sched.h */
 #define ODF_CLONE_VFORK 0x00004000
+#define ODF_WUNTRACED 0x00000002 /* linux/wait.h */
+#define ODF_WCONTINUED 0x00000008
+#define ODF_WNOWAIT 0x01000000
 #define MAX_VTID 4096              /* Valgrind ThreadIds we track (--max-threads is 500 by default) */
 #define MAX_SYSNO 1024
 
@@ -170,6 +177,7 @@ static UInt t_ttid[MAX_VTID];
 static ULong t_instrs[MAX_VTID];
 static Bool t_req_open[MAX_VTID];
 static Bool t_gone[MAX_VTID]; /* after its texit (the kernel's CLONE_CHILD_CLEARTID write comes later) */
+static Int t_cpu_pending[MAX_VTID]; /* a "cpu N" set by another thread's sched_setaffinity, written at its next op */
 static UInt next_ttid = 1;
 static ThreadId cur_vtid = 1;
 static ULong guest_instrs = 0;
@@ -212,6 +220,13 @@ static Double ns_factor(void) { return clo_ns_per_instr; }
 static void emit_run(Bool force)
 {
    ULong ns;
+   if (t_cpu_pending[cur_vtid] >= 0) {
+      line_begin_t(raw_seq(), t_ttid[cur_vtid]);
+      put_str("cpu ");
+      put_dec((ULong)t_cpu_pending[cur_vtid]);
+      line_end();
+      t_cpu_pending[cur_vtid] = -1;
+   }
    account_instrs();
    ns = (ULong)((Double)t_instrs[cur_vtid] * ns_factor());
    if (ns == 0 || (!force && ns < (ULong)clo_min_run_ns))
@@ -539,6 +554,7 @@ static void odf_thread_create(ThreadId parent, ThreadId child)
    t_instrs[child] = 0;
    t_req_open[child] = False;
    t_gone[child] = False;
+   t_cpu_pending[child] = -1;
    if (parent == VG_INVALID_THREADID) {
       t_ttid[child] = 0; /* the main thread */
       return;
@@ -658,6 +674,66 @@ static void req_event(Bool begin)
    t_req_open[cur_vtid] = begin;
 }
 
+/* wait4/waitid that reaped CHILD (a real pid): "wait CHILD" of the running thread; scripts/record keeps it only in
+   a v2 trace and only for a recorded child of this process. */
+static void ev_wait(Int child)
+{
+   flush_pending();
+   line_begin(next_seq_forced());
+   put_str("wait ");
+   put_dec((ULong)child);
+   line_end();
+}
+
+/* The one CPU of a sched_setaffinity mask (LEN bytes at MASK), or -1 when it names several (or none). */
+static Int single_cpu(Addr mask, SizeT len)
+{
+   Int cpu = -1;
+   SizeT i;
+   if (len > 512)
+      len = 512; /* CPUs 0 to 4095, odf-trace's range */
+   if (!mask || len == 0 || !VG_(am_is_valid_for_client)(mask, len, VKI_PROT_READ))
+      return -1;
+   for (i = 0; i < len; i++) {
+      UChar b = ((const UChar*)mask)[i];
+      if (b == 0)
+         continue;
+      if (cpu >= 0 || (b & (b - 1)) != 0)
+         return -1;
+      cpu = (Int)(i * 8) + __builtin_ctz(b);
+   }
+   return cpu;
+}
+
+/* sched_setaffinity(PID, ...) to one CPU: "cpu N" of the thread it names (0: the caller) if it is a thread of this
+   process; of another thread, written before that thread's next op.  Other processes and masks of several CPUs are
+   not recorded (the model's thread stays on the CPU it had). */
+static void ev_setaffinity(Int pid, Int cpu)
+{
+   ThreadId t;
+   if (cpu < 0)
+      return;
+   if (pid == 0 || pid == VG_(gettid)())
+      t = cur_vtid;
+   else
+      t = VG_(lwpid_to_vgtid)(pid);
+   if (t == VG_INVALID_THREADID || t >= MAX_VTID || t_gone[t])
+      return;
+   if (t != cur_vtid) {
+      t_cpu_pending[t] = cpu;
+      return;
+   }
+   flush_pending();
+   line_begin(next_seq_forced());
+   put_str("cpu ");
+   put_dec((ULong)cpu);
+   line_end();
+}
+
+/* shmdt: the attached segment, looked up before the syscall removes it. */
+static Addr shmdt_start = 0;
+static SizeT shmdt_len = 0;
+
 static void odf_pre_syscall(ThreadId tid, UInt sysno, UWord* args, UInt nArgs)
 {
    (void)nArgs;
@@ -678,6 +754,14 @@ static void odf_pre_syscall(ThreadId tid, UInt sysno, UWord* args, UInt nArgs)
       }
    } else if (sysno == __NR_fork) {
       fork_op = "fork";
+   }
+   if (sysno == __NR_shmdt) {
+      NSegment const* seg = VG_(am_find_nsegment)(args[0]);
+      shmdt_len = 0;
+      if (seg && seg->kind == SkShmC && seg->start == args[0]) {
+         shmdt_start = seg->start;
+         shmdt_len = seg->end + 1 - seg->start;
+      }
    }
    if (sysno == __NR_execve || sysno == __NR_execveat) {
       /* Valgrind performs the exec in its pre-handler: save everything now. */
@@ -785,6 +869,51 @@ static void odf_post_syscall(ThreadId tid, UInt sysno, UWord* args, UInt nArgs, 
    case __NR_brk:
       ev_brk(sr_Res(res));
       break;
+   case __NR_wait4: {
+      /* Reaped unless the status says stopped (0x..7f) or continued (0xffff); without a status, WUNTRACED or
+         WCONTINUED leave it unknown: not recorded. */
+      Int child = (Int)sr_Res(res);
+      if (child <= 0)
+         break;
+      if (args[1] && VG_(am_is_valid_for_client)(args[1], sizeof(Int), VKI_PROT_READ)) {
+         Int st = *(const Int*)args[1];
+         if ((st & 0xff) == 0x7f || st == 0xffff)
+            break;
+      } else if (args[2] & (ODF_WUNTRACED | ODF_WCONTINUED)) {
+         break;
+      }
+      ev_wait(child);
+      break;
+   }
+   case __NR_waitid: {
+      /* siginfo_t: si_code at byte 8, si_pid at byte 16; CLD_EXITED, CLD_KILLED, CLD_DUMPED reap (not WNOWAIT). */
+      Int code, child;
+      if ((args[3] & ODF_WNOWAIT) || !args[2] || !VG_(am_is_valid_for_client)(args[2], 24, VKI_PROT_READ))
+         break;
+      code = *(const Int*)(args[2] + 8);
+      child = *(const Int*)(args[2] + 16);
+      if (child > 0 && code >= 1 && code <= 3)
+         ev_wait(child);
+      break;
+   }
+   case __NR_sched_setaffinity:
+      ev_setaffinity((Int)args[0], single_cpu(args[2], args[1]));
+      break;
+   case __NR_shmat: {
+      /* SysV shared memory (e.g. AFL's coverage map): a shared mapping of the segment Valgrind attached. */
+      NSegment const* seg = VG_(am_find_nsegment)(sr_Res(res));
+      if (seg && seg->kind == SkShmC && seg->start == sr_Res(res))
+         ev_mmap(seg->start, seg->end + 1 - seg->start,
+                 (seg->hasR ? VKI_PROT_READ : 0) | (seg->hasW ? VKI_PROT_WRITE : 0) |
+                    (seg->hasX ? VKI_PROT_EXEC : 0),
+                 True);
+      break;
+   }
+   case __NR_shmdt:
+      if (shmdt_len)
+         ev_range("munmap", shmdt_start, shmdt_len, NULL);
+      shmdt_len = 0;
+      break;
    default:
       break;
    }
@@ -815,6 +944,7 @@ static void odf_atfork_child(ThreadId tid)
       t_instrs[i] = 0;
       t_req_open[i] = False;
       t_gone[i] = False;
+      t_cpu_pending[i] = -1;
    }
    next_ttid = 1;
    cur_vtid = tid < MAX_VTID ? tid : 1;
@@ -1023,7 +1153,7 @@ static const struct {
    {"epoll_wait", __NR_epoll_wait}, {"epoll_pwait", __NR_epoll_pwait}, {"poll", __NR_poll}, {"ppoll", __NR_ppoll},
    {"select", __NR_select}, {"pselect6", __NR_pselect6}, {"nanosleep", __NR_nanosleep},
    {"clock_nanosleep", __NR_clock_nanosleep}, {"futex", __NR_futex}, {"openat", __NR_openat},
-   {"close", __NR_close}, {"wait4", __NR_wait4},
+   {"close", __NR_close}, {"wait4", __NR_wait4}, {"shutdown", __NR_shutdown},
 };
 
 /* Parses "NAME,NAME,..." into SET; an unknown name is a fatal option error. */
@@ -1067,6 +1197,7 @@ static void parse_syscalls(const HChar* opt, const HChar* list, Bool* set)
 static void odf_post_clo_init(void)
 {
    const HChar* c;
+   Int i;
    if (!clo_out_dir) {
       VG_(umsg)("odfgrind: --out-dir=DIR is required\n");
       VG_(exit)(1);
@@ -1086,6 +1217,8 @@ static void odf_post_clo_init(void)
       VG_(fmsg)("--request-label: one word without blanks or '#'\n");
       VG_(exit)(1);
    }
+   for (i = 0; i < MAX_VTID; i++)
+      t_cpu_pending[i] = -1;
    map_seq_file();
    open_output();
 }
