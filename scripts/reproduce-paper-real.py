@@ -4,8 +4,8 @@
     scripts/reproduce-paper-real.py --sim ODF_SIM [--cost-model FILE] [--out DIR] [--kernel FILE] [--update-paper]
 
 Replays (odf-sim replay --json, modes classic and odf) the recorded redis-server snapshot workload
-(traces/real/redis-snapshot.trace.zst: the requests that ran while a BGSAVE child was alive are relabelled `snap`,
-the others `idle`), afl-fuzz on the SQLite harness (traces/real/afl-sqlite.trace.zst: execs/s of the fork server's
+(traces/real/redis-snapshot.trace.zst: the requests that overlap a BGSAVE, from the iteration that forks to the
+child's exit, are relabelled `snap`, the others `idle`; and the fork of traces/real/redis-bgsave-2m), afl-fuzz on the SQLite harness (traces/real/afl-sqlite.trace.zst: execs/s of the fork server's
 children) and apache2 prefork right after start (traces/real/apache-prefork.trace.zst), and puts the model's
 odf/classic ratios beside the kernel's use_odf 1 / use_odf 0 ratios read from results/kernel-apps.txt (written by
 scripts/kernel-apps). Writes OUT/paper-real.md and OUT/real-*.json; with --update-paper it also replaces (or
@@ -165,6 +165,9 @@ for q, kq in (("p50", "p50"), ("p99", "p99"), ("p99.9", "p99.9"), ("max", "max")
 a, b = lat(c, "idle", "p50") / 1e3, lat(o, "idle", "p50") / 1e3
 md.append(f"| request latency p50 without a snapshot (us) | {a:.1f} | {b:.1f} | {r(a, b)} | — |\n")
 md.append(f"| data pages copied (COW) | {c['pages_copied']} | {o['pages_copied']} | {r(c['pages_copied'], o['pages_copied'])} | — |\n")
+B = replay(os.path.join(root, "traces/real/redis-bgsave-2m.trace.zst"), "redis-bgsave-2m")
+md.append(f"| fork latency, `redis-bgsave-2m` (1.26 M keys of 256 B, 500 MB) (us) | {fork_p50(B['classic']):.1f} | "
+          f"{fork_p50(B['odf']):.1f} | {r(fork_p50(B['classic']), fork_p50(B['odf']))} | — |\n")
 
 # AFL: execs/s of the fork server's children.
 afl_path = os.path.join(root, "traces/real/afl-sqlite.trace.zst")
