@@ -1,8 +1,22 @@
-// fork(): dup_mmap -> copy_page_range -> copy_pud_range -> copy_pmd_range -> copy_pte_range -> copy_present_pte,
-// as in Linux 6.1 mm/memory.c, with the ODF decision taken per PMD entry in copy_pmd_range.
+// Process creation (kernel/fork.c: mm_alloc) and fork(): dup_mmap -> copy_page_range -> copy_pud_range ->
+// copy_pmd_range -> copy_pte_range -> copy_present_pte, as in Linux 6.1 mm/memory.c, with the ODF decision taken per
+// PMD entry in copy_pmd_range.
 #include "odf/kernel.hpp"
 
 namespace odf {
+
+// mm_alloc() + pgd_alloc(): a new mm with an empty PGD.
+Mm& Kernel::create_process(std::uint32_t pid, bool charge_caller) {
+    auto m = std::make_unique<Mm>(++next_mm_id_, pid, cfg_.costs.tlb);
+    Mm& ref = *m;
+    if (!charge_caller) {
+        acct_ = &ref.stats;
+    }
+    ref.pgd = alloc_table(ref, FrameKind::PgdTable);
+    by_id_[ref.id] = &ref;
+    procs_[pid] = std::move(m);
+    return ref;
+}
 
 void Kernel::fork(std::uint32_t parent_pid, std::uint32_t child_pid) {
     Mm& parent = *mm(parent_pid);

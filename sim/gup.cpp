@@ -1,4 +1,5 @@
-// Read-only GUP references (mm/gup.c): FOLL_GET as vmsplice() takes them, and read-only FOLL_PIN | FOLL_LONGTERM
+// get_user_pages (mm/gup.c): long-term write pins (pin_user_pages with FOLL_LONGTERM | FOLL_WRITE, and unpin), and
+// read-only GUP references: FOLL_GET as vmsplice() takes them, and read-only FOLL_PIN | FOLL_LONGTERM
 // with the unshare fault of 6.1 (gup_must_unshare, do_wp_page with FAULT_FLAG_UNSHARE). See docs/SEMANTICS.md,
 // "Read-only GUP references". A reference belongs to the process that took it and holds a page refcount (a pin
 // also a pincount); it survives munmap, mremap and mprotect of the range, and is dropped at exit and exec.
@@ -157,6 +158,64 @@ bool Kernel::putref(std::uint32_t pid, std::uint64_t va) {
     }
     drop_gup_ref(m, r);
     return true;
+}
+
+// pin_user_pages(FOLL_PIN | FOLL_LONGTERM | FOLL_WRITE): fault each page in for write (breaking COW and shared
+// tables), then take a pin. The table is marked exclusive so that fork copies it.
+std::optional<std::uint64_t> Kernel::pin(std::uint32_t pid, std::uint64_t addr, std::uint64_t len) {
+    Mm& m = *mm(pid);
+    acct_ = &m.stats;
+    charge(Cost::SyscallEntry);
+    for (std::uint64_t a = addr; a < addr + len; a += kPageSize) {
+        Vma* vma = m.find_vma(a);
+        if (vma == nullptr || vma->shared || !vma->writable()) {
+            ++m.stats.pinfail;
+            return a;
+        }
+        Walk w = walk(m, a, false);
+        if (!w.present || !w.writable) {
+            handle_mm_fault(m, *vma, a, true); // breaks a shared table and COW
+        }
+        Pte* pmd = pmd_offset(m, a, false);
+        if (pmd->huge()) {
+            split_huge_pmd(m, *pmd, a);
+        }
+        w = walk(m, a, false);
+        if (!w.writable) {
+            handle_mm_fault(m, *vma, a, true);
+            w = walk(m, a, false);
+        }
+        Frame& f = phys_.frame(Pfn{w.pfn});
+        ++f.pincount;
+        ++f.refcount;
+        charge(Cost::PageRefUpdate);
+        Pte* p = pmd_offset(m, a, false);
+        phys_.frame(p->pfn()).flags |= kTableExclusive;
+        m.pins.emplace(a >> kPageShift, w.pfn);
+    }
+    return std::nullopt;
+}
+
+bool Kernel::unpin(std::uint32_t pid, std::uint64_t addr, std::uint64_t len) {
+    Mm& m = *mm(pid);
+    acct_ = &m.stats;
+    bool all = true;
+    for (std::uint64_t a = addr; a < addr + len; a += kPageSize) {
+        auto it = m.pins.find(a >> kPageShift);
+        if (it == m.pins.end()) {
+            all = false;
+            continue;
+        }
+        const Pfn pfn{it->second};
+        m.pins.erase(it);
+        --phys_.frame(pfn).pincount;
+        put_page(pfn);
+        charge(Cost::PageRefUpdate);
+    }
+    if (!all) {
+        ++m.stats.einval;
+    }
+    return all;
 }
 
 } // namespace odf

@@ -109,7 +109,7 @@ TEST_CASE("gup: with the fix no mode leaks and every mode's readref values are c
             CHECK(res.leaks.empty());
             if (m != ForkMode::Thp || std::string(f) != "repro-gup-exit.trace") {
                 // thp: the child's getref splits the huge page it shares with the parent, and the split copies
-                // it (sim/memory.cpp): the child's own later write then reaches its reference.
+                // it (sim/fault.cpp): the child's own later write then reaches its reference.
                 CHECK(res.log.readrefs == classic.log.readrefs);
             }
             CHECK(res.log.reffails == classic.log.reffails);

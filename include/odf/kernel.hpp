@@ -62,6 +62,7 @@ class Kernel {
     // Counters of processes that have exited (their totals are kept for the report).
     [[nodiscard]] const Counters& retired() const { return retired_; }
 
+    // --- process creation (fork.cpp), teardown (exit.cpp) and exec (exec.cpp)
     // A new process with an empty address space. With charge_caller its PGD allocation is charged to the process
     // currently charged (fork), else to the new process.
     Mm& create_process(std::uint32_t pid, bool charge_caller = false);
@@ -69,13 +70,19 @@ class Kernel {
     void exit(std::uint32_t pid);                         // exit_mmap + release
     void exec(std::uint32_t pid);                         // a new, empty mm
 
+    // --- mmap.cpp
     bool mmap(std::uint32_t pid, std::uint64_t addr, std::uint64_t len, std::uint8_t prot, bool shared);
     bool munmap(std::uint32_t pid, std::uint64_t addr, std::uint64_t len);
+    bool brk(std::uint32_t pid, std::uint64_t addr);
+    // --- mprotect.cpp
     bool mprotect(std::uint32_t pid, std::uint64_t addr, std::uint64_t len, std::uint8_t prot);
+    // --- madvise.cpp
     bool madvise_dontneed(std::uint32_t pid, std::uint64_t addr, std::uint64_t len);
+    // --- mremap.cpp
     bool mremap(std::uint32_t pid, std::uint64_t old_addr, std::uint64_t old_len, std::uint64_t new_addr,
                 std::uint64_t new_len);
-    bool brk(std::uint32_t pid, std::uint64_t addr);
+
+    // --- gup.cpp
     // Long-term pin of every page; returns the address of the page that failed, if any.
     std::optional<std::uint64_t> pin(std::uint32_t pid, std::uint64_t addr, std::uint64_t len);
     // Returns false if some page in the range was not pinned by this process (those pages are skipped).
@@ -89,6 +96,7 @@ class Kernel {
     // Drops this process's most recent reference to page va; false: it holds none.
     bool putref(std::uint32_t pid, std::uint64_t va);
 
+    // --- access.cpp
     // One access of the first word of the page containing va. A write stores `tag`.
     AccessResult access(Mm& mm, std::uint64_t va, bool write, std::uint64_t tag);
 
@@ -108,6 +116,7 @@ class Kernel {
         return out;
     }
 
+    // --- pgtable.cpp
     // The entry mapping va at `level` in mm's tables, or nullptr if an upper level is missing (for tests/tools).
     [[nodiscard]] const Pte* lookup(const Mm& mm, std::uint64_t va, Level level) const;
 
@@ -129,14 +138,17 @@ class Kernel {
     void put_page(Pfn pfn);
     void page_remove_rmap(Pfn pfn) { --phys_.frame(pfn).mapcount; }
     void charge(Cost c, std::uint64_t n = 1) { acct_->ops[static_cast<int>(c)] += n; }
-    void flush_tlb_range(Mm& mm, std::uint64_t start, std::uint64_t end);
-    void flush_tlb_mm(Mm& mm);
     void anon_vma_prepare(Vma& vma) {
         if (vma.anon_vma == 0) {
             vma.anon_vma = ++next_anon_vma_;
         }
     }
-    Pfn alloc_anon_huge(Vma& vma); // a zeroed-to-be 2 MiB page, exclusive, refcount and mapcount 1
+
+    // --- TLB flushes and shootdowns (tlb_flush.cpp)
+    void flush_tlb_range(Mm& mm, std::uint64_t start, std::uint64_t end);
+    void flush_tlb_mm(Mm& mm);
+    void flush_all_tlbs(Mm& mm);
+    void shootdown(Mm& mm, double invalidation_cycles);
 
     // --- fork (fork.cpp)
     void dup_mmap(Mm& parent, Mm& child);
@@ -160,7 +172,7 @@ class Kernel {
     void cow_pte_reuse_scan(Pfn table);
     void unmap_cow_pte_range(Mm& mm, std::uint64_t start, std::uint64_t end);
 
-    // --- faults (memory.cpp)
+    // --- faults (fault.cpp)
     // Returns false when the fault ends in SIGBUS (VM_FAULT_SIGBUS: no minflt is counted).
     bool handle_mm_fault(Mm& mm, Vma& vma, std::uint64_t addr, bool write);
     void handle_pte_fault(Mm& mm, Vma& vma, Pte& pte, std::uint64_t addr, bool write);
@@ -174,6 +186,7 @@ class Kernel {
     void split_huge_pmd(Mm& mm, Pte& pmd, std::uint64_t addr);
     [[nodiscard]] bool thp_suitable(const Vma& vma, std::uint64_t addr) const;
     Pfn shmem_get_page(Vma& vma, std::uint64_t addr, bool create);
+    Pfn alloc_anon_huge(Vma& vma); // a zeroed-to-be 2 MiB page, exclusive, refcount and mapcount 1
 
     // --- zap (zap.cpp)
     enum class ZapKind : std::uint8_t { Unmap, DontNeed, Exit };
@@ -192,9 +205,13 @@ class Kernel {
     void do_munmap(Mm& mm, std::uint64_t start, std::uint64_t end);
     void insert_vma(Mm& mm, const Vma& v);
     void release_vma(Mm& mm, const Vma& v);
+    // --- mprotect.cpp
     void change_protection(Mm& mm, Vma& vma, std::uint64_t start, std::uint64_t end);
+    // --- mremap.cpp
     void move_page_tables(Mm& mm, std::uint64_t old_addr, std::uint64_t new_addr, std::uint64_t len);
+    // --- exit.cpp
     void exit_mm(Mm& mm);
+    // --- gup.cpp
     void drop_gup_ref(Mm& mm, const Mm::GupRef& r);
 
     // --- access path (access.cpp)
@@ -227,11 +244,9 @@ class Kernel {
     Counters retired_;
     int cpu_ = 0;
     std::vector<double> remote_cycles_; // per CPU: invalidation work done there for other CPUs' flushes
-    void shootdown(Mm& mm, double invalidation_cycles);
     // The TLB of the current CPU: inline for CPU 0 (every v1 trace), out of line otherwise.
     [[nodiscard]] [[gnu::always_inline]] Tlb& tlb(Mm& mm) { return cpu_ == 0 ? mm.tlb : cpu_tlb(mm); }
-    [[nodiscard]] Tlb& cpu_tlb(Mm& mm);
-    void flush_all_tlbs(Mm& mm);
+    [[nodiscard]] Tlb& cpu_tlb(Mm& mm); // access.cpp
     friend class InvariantChecker;
 };
 
