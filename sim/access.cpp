@@ -9,11 +9,10 @@ Tlb& Kernel::cpu_tlb(Mm& mm) {
     return mm.tlb_on(cpu_, cfg_.costs.tlb);
 }
 
-Kernel::Walk Kernel::walk(Mm& mm, std::uint64_t va, bool charge_steps) {
+Kernel::Walk Kernel::walk(Mm& mm, VirtAddr v, bool charge_steps) {
     Walk w;
-    const VirtAddr v{va};
     if (charge_steps) {
-        const int skip = tlb(mm).pwc_lookup(va);
+        const int skip = tlb(mm).pwc_lookup(v);
         if (skip > 0) {
             charge(Cost::WalkStepHit);
         }
@@ -37,7 +36,7 @@ Kernel::Walk Kernel::walk(Mm& mm, std::uint64_t va, bool charge_steps) {
         w.present = true;
         w.huge = true;
         w.writable = rw;
-        w.pfn = pmd.pfn().value + v.pte_index();
+        w.pfn = pmd.pfn() + v.pte_index();
         return w;
     }
     Pte& pte = phys_.table(pmd.pfn())[v.pte_index()];
@@ -47,17 +46,17 @@ Kernel::Walk Kernel::walk(Mm& mm, std::uint64_t va, bool charge_steps) {
     w.leaf = &pte;
     w.present = true;
     w.writable = rw && pte.writable();
-    w.pfn = pte.pfn().value;
+    w.pfn = pte.pfn();
     return w;
 }
 
-AccessResult Kernel::access(Mm& mm, std::uint64_t va, bool write, std::uint64_t tag) {
+AccessResult Kernel::access(Mm& mm, VirtAddr va, bool write, std::uint64_t tag) {
     acct_ = &mm.stats;
     ++mm.stats.accesses;
-    const std::uint64_t vpn = va >> kPageShift;
+    const PageNumber vpn = va.page();
     TlbEntry e;
     const TlbHit hit = tlb(mm).lookup(vpn, e);
-    std::uint64_t pfn = 0;
+    Pfn pfn;
     if (hit != TlbHit::Miss && (!write || (e.writable && e.dirty))) {
         if (hit == TlbHit::L1) {
             ++mm.stats.tlb_l1_hits;
@@ -71,12 +70,12 @@ AccessResult Kernel::access(Mm& mm, std::uint64_t va, bool write, std::uint64_t 
         ++mm.stats.tlb_misses;
         Walk w = walk(mm, va, true);
         if (!w.present || (write && !w.writable)) {
-            Vma* vma = mm.find_vma(va);
+            Vma* vma = mm.find_vma(va.value);
             if (vma == nullptr || !vma->readable() || (write && !vma->writable())) {
                 ++mm.stats.segv;
                 return AccessResult{false, false, 0};
             }
-            if (!handle_mm_fault(mm, *vma, va, write)) {
+            if (!handle_mm_fault(mm, *vma, va.value, write)) {
                 ++mm.stats.segv;
                 return AccessResult{false, true, 0};
             }
@@ -92,7 +91,7 @@ AccessResult Kernel::access(Mm& mm, std::uint64_t va, bool write, std::uint64_t 
         pfn = w.pfn;
     }
     charge(Cost::MemAccess);
-    Frame& f = phys_.frame(Pfn{pfn});
+    Frame& f = phys_.frame(pfn);
     if (write) {
         f.tag = tag;
         if (!ref_frames_.empty()) {

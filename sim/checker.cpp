@@ -42,17 +42,17 @@ std::string InvariantChecker::check(const Kernel& k) {
     // References held by processes first: the page-table walk below needs them.
     for (const auto& [pid, mp] : k.processes()) {
         for (const auto& [vpn, pfn] : mp->pins) {
-            data[pfn].pins += 1;
+            data[pfn.value].pins += 1;
         }
         for (const auto& [vpn, stack] : mp->refs) {
             for (const Mm::GupRef& r : stack) {
-                if (pm.frame(Pfn{r.pfn}).kind == FrameKind::ZeroPage) {
+                if (pm.frame(r.pfn).kind == FrameKind::ZeroPage) {
                     continue; // the model keeps no count on the zero page
                 }
                 if (r.pin) {
-                    data[r.pfn].pins += 1;
+                    data[r.pfn.value].pins += 1;
                 } else {
-                    data[r.pfn].gets += 1;
+                    data[r.pfn.value].gets += 1;
                 }
             }
         }
@@ -121,9 +121,9 @@ std::string InvariantChecker::check(const Kernel& k) {
         }
     }
     for (const auto& [id, obj] : k.shmem_objects()) {
-        for (std::uint64_t p : obj.pages) {
-            if (p != 0) {
-                data[p - 1].cache += 1;
+        for (const Pfn p : obj.pages) {
+            if (!p.is_none()) {
+                data[p.value].cache += 1;
             }
         }
     }

@@ -13,9 +13,9 @@ void Kernel::exit_mm(Mm& mm) {
     }
     mm.refs.clear();
     for (const auto& [vpn, pfn] : mm.pins) {
-        Frame& f = phys_.frame(Pfn{pfn});
+        Frame& f = phys_.frame(pfn);
         --f.pincount;
-        put_page(Pfn{pfn});
+        put_page(pfn);
     }
     mm.pins.clear();
     for (const auto& [start, vma] : mm.vmas) {

@@ -105,21 +105,21 @@ Pfn Kernel::shmem_get_page(Vma& vma, std::uint64_t addr, bool create) {
     const std::uint64_t idx = vma.pgoff + ((addr - vma.start) >> kPageShift);
     if (idx >= obj.pages.size()) {
         if (!create) {
-            return Pfn{0};
+            return Pfn::none();
         }
-        obj.pages.resize(idx + 1, 0);
+        obj.pages.resize(idx + 1, Pfn::none());
     }
-    if (obj.pages[idx] == 0) {
+    if (obj.pages[idx].is_none()) {
         if (!create) {
-            return Pfn{0};
+            return Pfn::none();
         }
         const Pfn page = phys_.alloc_data(FrameKind::Shmem);
         phys_.frame(page).refcount = 1; // the page cache's reference
         charge(Cost::PageAlloc);
         charge(Cost::PageZero);
-        obj.pages[idx] = page.value + 1;
+        obj.pages[idx] = page;
     }
-    return Pfn{obj.pages[idx] - 1};
+    return obj.pages[idx];
 }
 
 // do_read_fault()/do_shared_fault() on shmem. A read fault also maps the cached pages around it
@@ -151,7 +151,7 @@ bool Kernel::do_shmem_fault(Mm& mm, Vma& vma, Pte& pmd, std::uint64_t addr, bool
                 continue;
             }
             const Pfn page = shmem_get_page(vma, a, false);
-            if (page.value != 0) {
+            if (!page.is_none()) {
                 map(a, page, false);
             }
         }

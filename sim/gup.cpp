@@ -41,23 +41,24 @@ void Kernel::do_wp_page_unshare(Mm& mm, Vma& vma, Pte& pte, std::uint64_t addr) 
     flush_tlb_range(mm, page, page + kPageSize);
 }
 
-std::optional<std::uint64_t> Kernel::getref(std::uint32_t pid, std::uint64_t addr, std::uint64_t len, bool pin) {
+std::optional<VirtAddr> Kernel::getref(std::uint32_t pid, VirtAddr start, std::uint64_t len, bool pin) {
     Mm& m = *mm(pid);
     acct_ = &m.stats;
     charge(Cost::SyscallEntry);
-    for (std::uint64_t a = addr; a < addr + len; a += kPageSize) {
+    for (VirtAddr va = start; va < start + len; va += kPageSize) {
+        const std::uint64_t a = va.value;
         Vma* vma = m.find_vma(a);
         // check_vma_flags(): a read-only GUP needs VM_READ.
         if (vma == nullptr || (vma->prot & kProtReadBit) == 0) {
             ++m.stats.reffail;
-            return a;
+            return va;
         }
-        Walk w = walk(m, a, false);
+        Walk w = walk(m, va, false);
         if (!w.present) {
             // faultin_page() for read: exactly what a read access does (zero page, shmem page, table break).
             if (!handle_mm_fault(m, *vma, a, false)) {
                 ++m.stats.reffail; // SIGBUS beyond a shmem object's size: -EFAULT
-                return a;
+                return va;
             }
         }
         Pte* pmd = pmd_offset(m, a, false);
@@ -82,8 +83,8 @@ std::optional<std::uint64_t> Kernel::getref(std::uint32_t pid, std::uint64_t add
                 do_wp_page_unshare(m, *vma, *pte_offset(*pmd, a), a);
             }
         }
-        w = walk(m, a, false);
-        const Pfn pfn{w.pfn};
+        w = walk(m, va, false);
+        const Pfn pfn = w.pfn;
         Frame& f = phys_.frame(pfn);
         if (f.kind != FrameKind::ZeroPage) { // the model keeps no count on the zero page
             ++f.refcount;
@@ -91,26 +92,26 @@ std::optional<std::uint64_t> Kernel::getref(std::uint32_t pid, std::uint64_t add
                 ++f.pincount;
             }
             charge(Cost::PageRefUpdate);
-            ++ref_frames_[pfn.value].refs;
+            ++ref_frames_[pfn].refs;
         }
         if (pin) {
             phys_.frame(pmd_offset(m, a, false)->pfn()).flags |= kTableExclusive;
         }
-        m.refs[a >> kPageShift].push_back(Mm::GupRef{pfn.value, write_seq_, pin});
+        m.refs[va.page()].push_back(Mm::GupRef{pfn, write_seq_, pin});
     }
     return std::nullopt;
 }
 
-std::optional<RefRead> Kernel::readref(std::uint32_t pid, std::uint64_t va) {
+std::optional<RefRead> Kernel::readref(std::uint32_t pid, VirtAddr va) {
     Mm& m = *mm(pid);
     acct_ = &m.stats;
-    auto it = m.refs.find(va >> kPageShift);
+    auto it = m.refs.find(va.page());
     if (it == m.refs.end()) {
         ++m.stats.noref;
         return std::nullopt;
     }
     const Mm::GupRef& r = it->second.back();
-    const Frame& f = phys_.frame(Pfn{r.pfn});
+    const Frame& f = phys_.frame(r.pfn);
     charge(Cost::MemAccess);
     RefRead out;
     out.value = f.kind == FrameKind::ZeroPage ? 0 : f.tag;
@@ -127,7 +128,7 @@ std::optional<RefRead> Kernel::readref(std::uint32_t pid, std::uint64_t va) {
 
 void Kernel::drop_gup_ref(Mm& mm, const Mm::GupRef& r) {
     (void)mm;
-    const Pfn pfn{r.pfn};
+    const Pfn pfn = r.pfn;
     Frame& f = phys_.frame(pfn);
     if (f.kind == FrameKind::ZeroPage) {
         return;
@@ -143,10 +144,10 @@ void Kernel::drop_gup_ref(Mm& mm, const Mm::GupRef& r) {
     charge(Cost::PageRefUpdate);
 }
 
-bool Kernel::putref(std::uint32_t pid, std::uint64_t va) {
+bool Kernel::putref(std::uint32_t pid, VirtAddr va) {
     Mm& m = *mm(pid);
     acct_ = &m.stats;
-    auto it = m.refs.find(va >> kPageShift);
+    auto it = m.refs.find(va.page());
     if (it == m.refs.end()) {
         ++m.stats.noref;
         return false;
@@ -162,17 +163,18 @@ bool Kernel::putref(std::uint32_t pid, std::uint64_t va) {
 
 // pin_user_pages(FOLL_PIN | FOLL_LONGTERM | FOLL_WRITE): fault each page in for write (breaking COW and shared
 // tables), then take a pin. The table is marked exclusive so that fork copies it.
-std::optional<std::uint64_t> Kernel::pin(std::uint32_t pid, std::uint64_t addr, std::uint64_t len) {
+std::optional<VirtAddr> Kernel::pin(std::uint32_t pid, VirtAddr start, std::uint64_t len) {
     Mm& m = *mm(pid);
     acct_ = &m.stats;
     charge(Cost::SyscallEntry);
-    for (std::uint64_t a = addr; a < addr + len; a += kPageSize) {
+    for (VirtAddr va = start; va < start + len; va += kPageSize) {
+        const std::uint64_t a = va.value;
         Vma* vma = m.find_vma(a);
         if (vma == nullptr || vma->shared || !vma->writable()) {
             ++m.stats.pinfail;
-            return a;
+            return va;
         }
-        Walk w = walk(m, a, false);
+        Walk w = walk(m, va, false);
         if (!w.present || !w.writable) {
             handle_mm_fault(m, *vma, a, true); // breaks a shared table and COW
         }
@@ -180,33 +182,33 @@ std::optional<std::uint64_t> Kernel::pin(std::uint32_t pid, std::uint64_t addr, 
         if (pmd->huge()) {
             split_huge_pmd(m, *pmd, a);
         }
-        w = walk(m, a, false);
+        w = walk(m, va, false);
         if (!w.writable) {
             handle_mm_fault(m, *vma, a, true);
-            w = walk(m, a, false);
+            w = walk(m, va, false);
         }
-        Frame& f = phys_.frame(Pfn{w.pfn});
+        Frame& f = phys_.frame(w.pfn);
         ++f.pincount;
         ++f.refcount;
         charge(Cost::PageRefUpdate);
         Pte* p = pmd_offset(m, a, false);
         phys_.frame(p->pfn()).flags |= kTableExclusive;
-        m.pins.emplace(a >> kPageShift, w.pfn);
+        m.pins.emplace(va.page(), w.pfn);
     }
     return std::nullopt;
 }
 
-bool Kernel::unpin(std::uint32_t pid, std::uint64_t addr, std::uint64_t len) {
+bool Kernel::unpin(std::uint32_t pid, VirtAddr start, std::uint64_t len) {
     Mm& m = *mm(pid);
     acct_ = &m.stats;
     bool all = true;
-    for (std::uint64_t a = addr; a < addr + len; a += kPageSize) {
-        auto it = m.pins.find(a >> kPageShift);
+    for (VirtAddr va = start; va < start + len; va += kPageSize) {
+        auto it = m.pins.find(va.page());
         if (it == m.pins.end()) {
             all = false;
             continue;
         }
-        const Pfn pfn{it->second};
+        const Pfn pfn = it->second;
         m.pins.erase(it);
         --phys_.frame(pfn).pincount;
         put_page(pfn);

@@ -41,9 +41,9 @@ void Kernel::release_vma(Mm& mm, const Vma& v) {
     }
     ShmemObject& obj = shmem_[v.shmem];
     if (--obj.users == 0) {
-        for (std::uint64_t p : obj.pages) {
-            if (p != 0) {
-                put_page(Pfn{p - 1});
+        for (const Pfn p : obj.pages) {
+            if (!p.is_none()) {
+                put_page(p);
             }
         }
         shmem_.erase(v.shmem);
@@ -175,7 +175,8 @@ void Kernel::do_munmap(Mm& mm, std::uint64_t start, std::uint64_t end) {
     }
 }
 
-bool Kernel::mmap(std::uint32_t pid, std::uint64_t addr, std::uint64_t len, std::uint8_t prot, bool shared) {
+bool Kernel::mmap(std::uint32_t pid, VirtAddr addr_va, std::uint64_t len, std::uint8_t prot, bool shared) {
+    const std::uint64_t addr = addr_va.value;
     Mm& m = *mm(pid);
     acct_ = &m.stats;
     charge(Cost::SyscallEntry);
@@ -196,7 +197,8 @@ bool Kernel::mmap(std::uint32_t pid, std::uint64_t addr, std::uint64_t len, std:
     return true;
 }
 
-bool Kernel::munmap(std::uint32_t pid, std::uint64_t addr, std::uint64_t len) {
+bool Kernel::munmap(std::uint32_t pid, VirtAddr addr_va, std::uint64_t len) {
+    const std::uint64_t addr = addr_va.value;
     Mm& m = *mm(pid);
     acct_ = &m.stats;
     charge(Cost::SyscallEntry);
@@ -207,7 +209,8 @@ bool Kernel::munmap(std::uint32_t pid, std::uint64_t addr, std::uint64_t len) {
 // brk(): the heap is [heap_start, brk) rounded up to pages; a break below the start, or a growth onto another
 // mapping, is refused and leaves the break where it is. Growing adds an ordinary private rw VMA that merges with its
 // neighbours (Mm::is_heap() tells the heap by its range).
-bool Kernel::brk(std::uint32_t pid, std::uint64_t addr) {
+bool Kernel::brk(std::uint32_t pid, VirtAddr addr_va) {
+    const std::uint64_t addr = addr_va.value;
     Mm& m = *mm(pid);
     acct_ = &m.stats;
     charge(Cost::SyscallEntry);

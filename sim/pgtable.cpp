@@ -50,8 +50,7 @@ void Kernel::pte_alloc(Mm& mm, Pte& pmd) {
     }
 }
 
-const Pte* Kernel::lookup(const Mm& mm, std::uint64_t addr, Level level) const {
-    const VirtAddr va{addr};
+const Pte* Kernel::lookup(const Mm& mm, VirtAddr va, Level level) const {
     const Pte* e = &phys_.table(mm.pgd)[va.pgd_index()];
     if (level == Level::Pgd) {
         return e;

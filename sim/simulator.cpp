@@ -48,7 +48,7 @@ void Simulator::access_range(const trace::Op& op, std::uint32_t mp, bool write) 
     std::uint64_t pages = 0;
     for (std::uint64_t va = first;; va += kPageSize) {
         const std::uint64_t tag = write ? odf_tag(op.line, op.pid, va) : 0;
-        const AccessResult r = kernel_.access(mm, va, write, tag);
+        const AccessResult r = kernel_.access(mm, VirtAddr{va}, write, tag);
         if (!r.ok) {
             if (observer_ != nullptr) {
                 if (r.sigbus) {
@@ -84,18 +84,18 @@ void Simulator::access_range(const trace::Op& op, std::uint32_t mp, bool write) 
 }
 
 void Simulator::getref(const trace::Op& op, std::uint32_t mp) {
-    const auto fail = kernel_.getref(mp, op.addr, op.len, op.flags == trace::kRefPin);
+    const auto fail = kernel_.getref(mp, VirtAddr{op.addr}, op.len, op.flags == trace::kRefPin);
     if (fail && observer_ != nullptr) {
-        observer_->on_reffail(op, *fail);
+        observer_->on_reffail(op, fail->value);
     }
     if (!oracle_) {
         return;
     }
     // Each reference points at the page the process sees: its content is what a read returns now.
     const Mm& mm = *kernel_.mm(mp);
-    const std::uint64_t end = fail ? *fail : op.addr + op.len;
+    const std::uint64_t end = fail ? fail->value : op.addr + op.len;
     for (std::uint64_t va = op.addr; va < end; va += kPageSize) {
-        const Frame& f = kernel_.phys().frame(Pfn{mm.refs.at(va >> kPageShift).back().pfn});
+        const Frame& f = kernel_.phys().frame(mm.refs.at(VirtAddr{va}.page()).back().pfn);
         const std::uint64_t got = f.kind == FrameKind::ZeroPage ? 0 : f.tag;
         const std::uint64_t want = oracle_->read(mp, va);
         if (got != want) {
@@ -112,7 +112,7 @@ void Simulator::ref_range(const trace::Op& op, std::uint32_t mp, bool read) {
     std::uint64_t pages = 0;
     for (std::uint64_t va = op.addr; va < op.addr + op.len; va += kPageSize) {
         if (read) {
-            const auto r = kernel_.readref(mp, va);
+            const auto r = kernel_.readref(mp, VirtAddr{va});
             if (!r) {
                 if (observer_ != nullptr) {
                     observer_->on_noref(op, va);
@@ -124,7 +124,7 @@ void Simulator::ref_range(const trace::Op& op, std::uint32_t mp, bool read) {
             }
             hash = odf_fold(hash, r->value);
             ++pages;
-        } else if (!kernel_.putref(mp, va)) {
+        } else if (!kernel_.putref(mp, VirtAddr{va})) {
             if (observer_ != nullptr) {
                 observer_->on_noref(op, va);
             }
@@ -155,35 +155,35 @@ void Simulator::effect(const trace::Op& op, const trace::Trace& t, std::uint32_t
     try {
         switch (op.kind) {
         case OpKind::Mmap:
-            kernel_.mmap(pid, op.addr, op.len, op.prot, op.flags == trace::kMapShared);
+            kernel_.mmap(pid, VirtAddr{op.addr}, op.len, op.prot, op.flags == trace::kMapShared);
             if (oracle_) {
                 oracle_->mmap(pid, op.addr, op.len, op.flags == trace::kMapShared);
             }
             break;
         case OpKind::Munmap:
-            kernel_.munmap(pid, op.addr, op.len);
+            kernel_.munmap(pid, VirtAddr{op.addr}, op.len);
             if (oracle_) {
                 oracle_->munmap(pid, op.addr, op.len);
             }
             break;
         case OpKind::Mprotect:
-            kernel_.mprotect(pid, op.addr, op.len, op.prot);
+            kernel_.mprotect(pid, VirtAddr{op.addr}, op.len, op.prot);
             break;
         case OpKind::Madvise:
-            kernel_.madvise_dontneed(pid, op.addr, op.len);
+            kernel_.madvise_dontneed(pid, VirtAddr{op.addr}, op.len);
             if (oracle_) {
                 oracle_->dontneed(pid, op.addr, op.len);
             }
             break;
         case OpKind::Mremap:
-            if (kernel_.mremap(pid, op.addr, op.len, op.addr2, op.len2) && oracle_) {
+            if (kernel_.mremap(pid, VirtAddr{op.addr}, op.len, VirtAddr{op.addr2}, op.len2) && oracle_) {
                 oracle_->mremap(pid, op.addr, op.len, op.addr2, op.len2);
             }
             break;
         case OpKind::Brk: {
             const std::uint64_t old_top = (mm->brk + kPageSize - 1) & ~(kPageSize - 1);
             const bool had = mm->has_heap;
-            if (kernel_.brk(pid, op.addr) && had && oracle_) {
+            if (kernel_.brk(pid, VirtAddr{op.addr}) && had && oracle_) {
                 const std::uint64_t new_top = (op.addr + kPageSize - 1) & ~(kPageSize - 1);
                 if (new_top < old_top) {
                     oracle_->munmap(pid, new_top, old_top - new_top);
@@ -194,12 +194,12 @@ void Simulator::effect(const trace::Op& op, const trace::Trace& t, std::uint32_t
             break;
         }
         case OpKind::Pin:
-            if (auto fail = kernel_.pin(pid, op.addr, op.len); fail && observer_ != nullptr) {
-                observer_->on_pinfail(op, *fail);
+            if (auto fail = kernel_.pin(pid, VirtAddr{op.addr}, op.len); fail && observer_ != nullptr) {
+                observer_->on_pinfail(op, fail->value);
             }
             break;
         case OpKind::Unpin:
-            kernel_.unpin(pid, op.addr, op.len);
+            kernel_.unpin(pid, VirtAddr{op.addr}, op.len);
             break;
         case OpKind::Getref:
             getref(op, pid);

@@ -159,19 +159,20 @@ bool Tlb::find_in(Array& a, std::uint64_t vpn, TlbEntry& out, bool& huge) {
     }
     const auto s = static_cast<std::size_t>(i);
     a.touch(i);
-    out.pfn = huge ? a.pfn[s] + (vpn & (kHugeSpan - 1)) : a.pfn[s];
+    out.pfn = Pfn{huge ? a.pfn[s] + (vpn & (kHugeSpan - 1)) : a.pfn[s]};
     out.writable = (a.bits[s] & 1) != 0;
     out.dirty = (a.bits[s] & 2) != 0;
     return true;
 }
 
-TlbHit Tlb::lookup(std::uint64_t vpn, TlbEntry& out) {
+TlbHit Tlb::lookup(PageNumber page, TlbEntry& out) {
+    const std::uint64_t vpn = page.value;
     bool huge = false;
     if (find_in(l1_, vpn, out, huge)) {
         return TlbHit::L1;
     }
     if (find_in(l2_, vpn, out, huge)) {
-        const std::uint64_t base = huge ? out.pfn - (vpn & (kHugeSpan - 1)) : out.pfn;
+        const std::uint64_t base = huge ? out.pfn.value - (vpn & (kHugeSpan - 1)) : out.pfn.value;
         put(l1_, huge ? key2m(vpn) : key4k(vpn), base,
             static_cast<std::uint8_t>((out.writable ? 1 : 0) | (out.dirty ? 2 : 0)));
         return TlbHit::L2;
@@ -193,20 +194,22 @@ void Tlb::put(Array& a, std::uint64_t k, std::uint64_t pfn, std::uint8_t bits) {
     a.touch(i);
 }
 
-void Tlb::insert(std::uint64_t vpn, const TlbEntry& e, bool huge) {
+void Tlb::insert(PageNumber page, const TlbEntry& e, bool huge) {
+    const std::uint64_t vpn = page.value;
     const auto bits = static_cast<std::uint8_t>((e.writable ? 1 : 0) | (e.dirty ? 2 : 0));
     if (huge) {
         any_huge_ = true;
-        const std::uint64_t base = e.pfn - (vpn & (kHugeSpan - 1));
+        const std::uint64_t base = e.pfn.value - (vpn & (kHugeSpan - 1));
         put(l1_, key2m(vpn), base, bits);
         put(l2_, key2m(vpn), base, bits);
     } else {
-        put(l1_, key4k(vpn), e.pfn, bits);
-        put(l2_, key4k(vpn), e.pfn, bits);
+        put(l1_, key4k(vpn), e.pfn.value, bits);
+        put(l2_, key4k(vpn), e.pfn.value, bits);
     }
 }
 
-void Tlb::set_dirty(std::uint64_t vpn) {
+void Tlb::set_dirty(PageNumber page) {
+    const std::uint64_t vpn = page.value;
     for (Array* a : {&l1_, &l2_}) {
         for (std::uint64_t k : {key4k(vpn), key2m(vpn)}) {
             const int i = a->find(k);
@@ -229,7 +232,8 @@ void Tlb::flush_all() {
     any_huge_ = false;
 }
 
-void Tlb::flush_page(std::uint64_t vpn) {
+void Tlb::flush_page(PageNumber page) {
+    const std::uint64_t vpn = page.value;
     for (Array* a : {&l1_, &l2_}) {
         for (std::uint64_t k : {key4k(vpn), key2m(vpn)}) {
             const int i = a->find(k);
@@ -246,7 +250,8 @@ void Tlb::flush_page(std::uint64_t vpn) {
 }
 
 // The page-walk caches are modelled direct-mapped (slot = key mod entries): one probe per level.
-int Tlb::pwc_lookup(std::uint64_t va) const {
+int Tlb::pwc_lookup(VirtAddr addr) const {
+    const std::uint64_t va = addr.value;
     static constexpr int kShift[3] = {39, 30, 21};
     int skip = 0;
     for (int lvl = 0; lvl < 3; ++lvl) {
@@ -260,7 +265,8 @@ int Tlb::pwc_lookup(std::uint64_t va) const {
     return skip;
 }
 
-void Tlb::pwc_fill(std::uint64_t va, bool pde_is_leaf) {
+void Tlb::pwc_fill(VirtAddr addr, bool pde_is_leaf) {
+    const std::uint64_t va = addr.value;
     static constexpr int kShift[3] = {39, 30, 21};
     const int levels = pde_is_leaf ? 2 : 3;
     for (int lvl = 0; lvl < levels; ++lvl) {

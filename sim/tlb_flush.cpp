@@ -52,10 +52,10 @@ void Kernel::flush_tlb_range(Mm& mm, std::uint64_t start, std::uint64_t end) {
         return;
     }
     for (std::uint64_t a = start; a < end; a += kPageSize) {
-        mm.tlb.flush_page(a >> kPageShift);
+        mm.tlb.flush_page(VirtAddr{a}.page());
         for (auto& t : mm.cpu_tlbs) {
             if (t) {
-                t->flush_page(a >> kPageShift);
+                t->flush_page(VirtAddr{a}.page());
             }
         }
     }

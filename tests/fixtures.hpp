@@ -45,8 +45,12 @@ struct Run {
     Kernel& k() { return sim.kernel(); }
     Mm& mm(std::uint32_t pid) { return *sim.kernel().mm(pid); }
     Counters& stats(std::uint32_t pid) { return mm(pid).stats; }
-    const Pte& pmd(std::uint32_t pid, std::uint64_t va) { return *sim.kernel().lookup(mm(pid), va, Level::Pmd); }
-    const Pte* pte(std::uint32_t pid, std::uint64_t va) { return sim.kernel().lookup(mm(pid), va, Level::Pte); }
+    const Pte& pmd(std::uint32_t pid, std::uint64_t va) {
+        return *sim.kernel().lookup(mm(pid), VirtAddr{va}, Level::Pmd);
+    }
+    const Pte* pte(std::uint32_t pid, std::uint64_t va) {
+        return sim.kernel().lookup(mm(pid), VirtAddr{va}, Level::Pte);
+    }
     const Frame& frame_at(std::uint32_t pid, std::uint64_t va) { return k().phys().frame(pte(pid, va)->pfn()); }
     std::uint64_t faults(std::uint32_t pid, FaultKind f) { return stats(pid).faults[static_cast<int>(f)]; }
     void finish() {

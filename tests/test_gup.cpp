@@ -223,7 +223,7 @@ TEST_CASE("gup: references belong to their process and survive munmap, mremap an
     run(fmt::format("1 mmap {:#x} 0x10000 rw private\n1 w {:#x} 0x10000\n1 getref {:#x} 0x4000 get\n"
                     "1 getref {:#x} 0x1000 get\n1 fork 2\n",
                     kBase, kBase, kBase, kBase));
-    CHECK(run.mm(1).refs.at(kBase >> kPageShift).size() == 2);
+    CHECK(run.mm(1).refs.at(VirtAddr{kBase}.page()).size() == 2);
     CHECK(run.mm(2).refs.empty()); // not inherited
     run(fmt::format("1 mprotect {:#x} 0x10000 none\n1 mremap {:#x} 0x10000 {:#x} 0x10000\n1 munmap {:#x} 0x10000\n",
                     kBase, kBase, kBase + 0x100000, kBase + 0x100000));

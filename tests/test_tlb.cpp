@@ -7,16 +7,16 @@ using namespace odf;
 TEST_CASE("a_tlb_entry_is_found_after_insert_and_gone_after_flush", "[tlb]") {
     Tlb t(TlbGeometry{});
     TlbEntry e;
-    CHECK(t.lookup(100, e) == TlbHit::Miss);
-    t.insert(100, TlbEntry{7, true, true}, false);
-    REQUIRE(t.lookup(100, e) == TlbHit::L1);
-    CHECK(e.pfn == 7);
+    CHECK(t.lookup(PageNumber{100}, e) == TlbHit::Miss);
+    t.insert(PageNumber{100}, TlbEntry{Pfn{7}, true, true}, false);
+    REQUIRE(t.lookup(PageNumber{100}, e) == TlbHit::L1);
+    CHECK(e.pfn == Pfn{7});
     CHECK(e.writable);
-    t.flush_page(100);
-    CHECK(t.lookup(100, e) == TlbHit::Miss);
-    t.insert(100, TlbEntry{7, false, false}, false);
+    t.flush_page(PageNumber{100});
+    CHECK(t.lookup(PageNumber{100}, e) == TlbHit::Miss);
+    t.insert(PageNumber{100}, TlbEntry{Pfn{7}, false, false}, false);
     t.flush_all();
-    CHECK(t.lookup(100, e) == TlbHit::Miss);
+    CHECK(t.lookup(PageNumber{100}, e) == TlbHit::Miss);
 }
 
 TEST_CASE("l1_evictions_are_lru_and_evicted_entries_hit_in_l2", "[tlb]") {
@@ -28,29 +28,29 @@ TEST_CASE("l1_evictions_are_lru_and_evicted_entries_hit_in_l2", "[tlb]") {
     Tlb t(g);
     TlbEntry e;
     for (std::uint64_t v = 0; v < 4; ++v) {
-        t.insert(v, TlbEntry{v + 10, false, false}, false);
+        t.insert(PageNumber{v}, TlbEntry{Pfn{v + 10}, false, false}, false);
     }
-    CHECK(t.lookup(0, e) == TlbHit::L1); // 0 is now most recent; 1 is the LRU
-    t.insert(4, TlbEntry{14, false, false}, false);
-    CHECK(t.lookup(1, e) == TlbHit::L2);
-    CHECK(e.pfn == 11);
-    CHECK(t.lookup(0, e) != TlbHit::Miss);
+    CHECK(t.lookup(PageNumber{0}, e) == TlbHit::L1); // 0 is now most recent; 1 is the LRU
+    t.insert(PageNumber{4}, TlbEntry{Pfn{14}, false, false}, false);
+    CHECK(t.lookup(PageNumber{1}, e) == TlbHit::L2);
+    CHECK(e.pfn == Pfn{11});
+    CHECK(t.lookup(PageNumber{0}, e) != TlbHit::Miss);
 }
 
 TEST_CASE("a_huge_entry_covers_its_512_pages", "[tlb]") {
     Tlb t(TlbGeometry{});
     TlbEntry e;
-    t.insert(512 * 3 + 7, TlbEntry{4096 + 7, true, true}, true);
-    REQUIRE(t.lookup(512 * 3 + 100, e) == TlbHit::L1);
-    CHECK(e.pfn == 4096 + 100);
-    CHECK(t.lookup(512 * 4, e) == TlbHit::Miss);
+    t.insert(PageNumber{512 * 3 + 7}, TlbEntry{Pfn{4096 + 7}, true, true}, true);
+    REQUIRE(t.lookup(PageNumber{512 * 3 + 100}, e) == TlbHit::L1);
+    CHECK(e.pfn == Pfn{4096 + 100});
+    CHECK(t.lookup(PageNumber{512 * 4}, e) == TlbHit::Miss);
 }
 
 TEST_CASE("page_walk_caches_skip_cached_upper_levels", "[tlb]") {
     Tlb t(TlbGeometry{});
-    CHECK(t.pwc_lookup(0x40000000) == 0);
-    t.pwc_fill(0x40000000, false);
-    CHECK(t.pwc_lookup(0x40001000) == 3);
-    CHECK(t.pwc_lookup(0x40200000) == 2);
-    CHECK(t.pwc_lookup(0x80000000) == 1);
+    CHECK(t.pwc_lookup(VirtAddr{0x40000000}) == 0);
+    t.pwc_fill(VirtAddr{0x40000000}, false);
+    CHECK(t.pwc_lookup(VirtAddr{0x40001000}) == 3);
+    CHECK(t.pwc_lookup(VirtAddr{0x40200000}) == 2);
+    CHECK(t.pwc_lookup(VirtAddr{0x80000000}) == 1);
 }

@@ -71,34 +71,33 @@ class Kernel {
     void exec(std::uint32_t pid);                         // a new, empty mm
 
     // --- mmap.cpp
-    bool mmap(std::uint32_t pid, std::uint64_t addr, std::uint64_t len, std::uint8_t prot, bool shared);
-    bool munmap(std::uint32_t pid, std::uint64_t addr, std::uint64_t len);
-    bool brk(std::uint32_t pid, std::uint64_t addr);
+    bool mmap(std::uint32_t pid, VirtAddr addr, std::uint64_t len, std::uint8_t prot, bool shared);
+    bool munmap(std::uint32_t pid, VirtAddr addr, std::uint64_t len);
+    bool brk(std::uint32_t pid, VirtAddr addr);
     // --- mprotect.cpp
-    bool mprotect(std::uint32_t pid, std::uint64_t addr, std::uint64_t len, std::uint8_t prot);
+    bool mprotect(std::uint32_t pid, VirtAddr addr, std::uint64_t len, std::uint8_t prot);
     // --- madvise.cpp
-    bool madvise_dontneed(std::uint32_t pid, std::uint64_t addr, std::uint64_t len);
+    bool madvise_dontneed(std::uint32_t pid, VirtAddr addr, std::uint64_t len);
     // --- mremap.cpp
-    bool mremap(std::uint32_t pid, std::uint64_t old_addr, std::uint64_t old_len, std::uint64_t new_addr,
-                std::uint64_t new_len);
+    bool mremap(std::uint32_t pid, VirtAddr old_addr, std::uint64_t old_len, VirtAddr new_addr, std::uint64_t new_len);
 
     // --- gup.cpp
     // Long-term pin of every page; returns the address of the page that failed, if any.
-    std::optional<std::uint64_t> pin(std::uint32_t pid, std::uint64_t addr, std::uint64_t len);
+    std::optional<VirtAddr> pin(std::uint32_t pid, VirtAddr addr, std::uint64_t len);
     // Returns false if some page in the range was not pinned by this process (those pages are skipped).
-    bool unpin(std::uint32_t pid, std::uint64_t addr, std::uint64_t len);
+    bool unpin(std::uint32_t pid, VirtAddr addr, std::uint64_t len);
     // Read-only GUP references (docs/SEMANTICS.md): a reference to every page, FOLL_GET (as vmsplice) or
     // FOLL_PIN | FOLL_LONGTERM (pin); returns the address of the page that failed, if any (the pages before it
     // keep their references).
-    std::optional<std::uint64_t> getref(std::uint32_t pid, std::uint64_t addr, std::uint64_t len, bool pin);
+    std::optional<VirtAddr> getref(std::uint32_t pid, VirtAddr addr, std::uint64_t len, bool pin);
     // The first word of the page through this process's most recent reference to page va; nullopt: none.
-    std::optional<RefRead> readref(std::uint32_t pid, std::uint64_t va);
+    std::optional<RefRead> readref(std::uint32_t pid, VirtAddr va);
     // Drops this process's most recent reference to page va; false: it holds none.
-    bool putref(std::uint32_t pid, std::uint64_t va);
+    bool putref(std::uint32_t pid, VirtAddr va);
 
     // --- access.cpp
     // One access of the first word of the page containing va. A write stores `tag`.
-    AccessResult access(Mm& mm, std::uint64_t va, bool write, std::uint64_t tag);
+    AccessResult access(Mm& mm, VirtAddr va, bool write, std::uint64_t tag);
 
     // The CPU the current operation runs on (odf-trace v2; 0 for v1 traces): accesses go through this CPU's TLB of
     // the mm, and TLB flushes send shootdown IPIs to the other CPUs in the mm's cpumask (Mm::cpu_threads).
@@ -118,7 +117,7 @@ class Kernel {
 
     // --- pgtable.cpp
     // The entry mapping va at `level` in mm's tables, or nullptr if an upper level is missing (for tests/tools).
-    [[nodiscard]] const Pte* lookup(const Mm& mm, std::uint64_t va, Level level) const;
+    [[nodiscard]] const Pte* lookup(const Mm& mm, VirtAddr va, Level level) const;
 
   private:
     // --- page tables (pgtable.cpp)
@@ -185,6 +184,7 @@ class Kernel {
     void do_huge_pmd_wp_page(Mm& mm, Vma& vma, Pte& pmd, std::uint64_t addr);
     void split_huge_pmd(Mm& mm, Pte& pmd, std::uint64_t addr);
     [[nodiscard]] bool thp_suitable(const Vma& vma, std::uint64_t addr) const;
+    // The object's page for addr, allocated when create; Pfn::none() for a hole when !create.
     Pfn shmem_get_page(Vma& vma, std::uint64_t addr, bool create);
     Pfn alloc_anon_huge(Vma& vma); // a zeroed-to-be 2 MiB page, exclusive, refcount and mapcount 1
 
@@ -220,9 +220,9 @@ class Kernel {
         bool present = false;
         bool writable = false;
         bool huge = false;
-        std::uint64_t pfn = 0; // 4 KiB frame of the page
+        Pfn pfn; // 4 KiB frame of the page
     };
-    Walk walk(Mm& mm, std::uint64_t va, bool charge_steps);
+    Walk walk(Mm& mm, VirtAddr va, bool charge_steps);
 
     KernelConfig cfg_;
     PhysMem phys_;
@@ -238,7 +238,7 @@ class Kernel {
         std::uint32_t writer = 0;
         std::uint64_t seq = 0;
     };
-    std::unordered_map<std::uint64_t, WriteStamp> ref_frames_;
+    std::unordered_map<Pfn, WriteStamp> ref_frames_;
     std::uint64_t write_seq_ = 0;
     Counters* acct_ = nullptr;
     Counters retired_;

@@ -39,9 +39,9 @@ struct Vma {
 };
 
 struct ShmemObject {
-    std::vector<std::uint64_t> pages; // pfn + 1 per page index; 0 is a hole
-    std::uint64_t size_pages = 0;     // i_size: set by the mmap that created it; faults beyond it raise SIGBUS
-    int users = 0;                    // VMAs mapping the object
+    std::vector<Pfn> pages;       // per page index; Pfn::none() is a hole
+    std::uint64_t size_pages = 0; // i_size: set by the mmap that created it; faults beyond it raise SIGBUS
+    int users = 0;                // VMAs mapping the object
 };
 
 struct Mm {
@@ -57,14 +57,14 @@ struct Mm {
     bool has_heap = false;
     std::uint64_t heap_start = 0;
     std::uint64_t brk = 0;
-    std::multimap<std::uint64_t, std::uint64_t> pins; // vpn -> pfn of each FOLL_PIN reference this process holds
-    // Read-only GUP references (getref): vpn at the time taken -> references, the most recent last.
+    std::multimap<PageNumber, Pfn> pins; // the frame of each FOLL_PIN reference this process holds, by page
+    // Read-only GUP references (getref): page at the time taken -> references, the most recent last.
     struct GupRef {
-        std::uint64_t pfn = 0;
+        Pfn pfn;
         std::uint64_t seq = 0; // the kernel's write sequence number when the reference was taken
         bool pin = false;      // FOLL_PIN | FOLL_LONGTERM (pincount held too), else FOLL_GET
     };
-    std::map<std::uint64_t, std::vector<GupRef>> refs;
+    std::map<PageNumber, std::vector<GupRef>> refs;
     Tlb tlb; // the TLB (with PCID: this mm's entries) of CPU 0
     // CPUs >= 1, created when a thread of this mm first runs there (odf-trace v2). Entry c-1 is CPU c's.
     std::vector<std::unique_ptr<Tlb>> cpu_tlbs;

@@ -11,7 +11,7 @@
 namespace odf {
 
 struct TlbEntry {
-    std::uint64_t pfn = 0; // the 4 KiB frame (for a huge entry: the frame of the accessed 4 KiB page)
+    Pfn pfn; // the 4 KiB frame (for a huge entry: the frame of the accessed 4 KiB page)
     bool writable = false;
     bool dirty = false;
 };
@@ -23,14 +23,14 @@ class Tlb {
     explicit Tlb(const TlbGeometry& g);
 
     // Looks `vpn` up in L1 then L2 (4 KiB and 2 MiB entries); an L2 hit is copied into L1.
-    TlbHit lookup(std::uint64_t vpn, TlbEntry& out);
-    void insert(std::uint64_t vpn, const TlbEntry& e, bool huge);
-    void set_dirty(std::uint64_t vpn);
+    TlbHit lookup(PageNumber vpn, TlbEntry& out);
+    void insert(PageNumber vpn, const TlbEntry& e, bool huge);
+    void set_dirty(PageNumber vpn);
     void flush_all();
-    void flush_page(std::uint64_t vpn);
+    void flush_page(PageNumber vpn);
     // Page-walk caches: how many of the three upper levels (PML4E, PDPTE, PDE) a walk of `va` can skip.
-    int pwc_lookup(std::uint64_t va) const;
-    void pwc_fill(std::uint64_t va, bool pde_is_leaf);
+    [[nodiscard]] int pwc_lookup(VirtAddr va) const;
+    void pwc_fill(VirtAddr va, bool pde_is_leaf);
 
   private:
     // One TLB level: `sets` sets of `ways` entries, exact LRU kept as a doubly linked list per set, so that a hit,
@@ -39,7 +39,7 @@ class Tlb {
         int sets = 1;
         int ways = 1;
         std::vector<std::uint64_t> key; // 0: invalid; else (vpn << 1 | huge) + 1
-        std::vector<std::uint64_t> pfn;
+        std::vector<std::uint64_t> pfn; // Pfn::value (raw: the arrays are the hot path's storage)
         std::vector<std::uint8_t> bits; // 1: writable, 2: dirty
         std::vector<std::int32_t> prev;
         std::vector<std::int32_t> next;

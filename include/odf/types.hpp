@@ -3,7 +3,9 @@
 #pragma once
 
 #include <compare>
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 
 namespace odf {
 
@@ -22,11 +24,19 @@ inline constexpr std::uint64_t kTaskSize = 1ULL << 47;            // top of the 
 // Page-table levels, numbered as the SDM does: 1 is the PTE table, 4 the PGD (PML4).
 enum class Level : std::uint8_t { Pte = 1, Pmd = 2, Pud = 3, Pgd = 4 };
 
+// A virtual page number (va >> 12).
+struct VirtAddr;
 struct PageNumber {
     std::uint64_t value = 0;
+    constexpr PageNumber() = default;
+    constexpr explicit PageNumber(std::uint64_t v) : value(v) {}
     constexpr auto operator<=>(const PageNumber&) const = default;
+
+    [[nodiscard]] constexpr VirtAddr addr() const; // the address of the page's first byte
 };
 
+// A virtual address. Offsets and lengths are plain byte counts: VirtAddr + bytes is an address, VirtAddr - VirtAddr
+// is a byte count.
 struct VirtAddr {
     std::uint64_t value = 0;
     constexpr VirtAddr() = default;
@@ -38,12 +48,32 @@ struct VirtAddr {
     [[nodiscard]] constexpr std::uint64_t pud_index() const { return (value >> kPudShift) & 511; }
     [[nodiscard]] constexpr std::uint64_t pmd_index() const { return (value >> kPmdShift) & 511; }
     [[nodiscard]] constexpr std::uint64_t pte_index() const { return (value >> kPageShift) & 511; }
+    // The start of the page containing this address.
+    [[nodiscard]] constexpr VirtAddr page_start() const { return VirtAddr{value & ~(kPageSize - 1)}; }
     [[nodiscard]] constexpr VirtAddr operator+(std::uint64_t d) const { return VirtAddr{value + d}; }
+    [[nodiscard]] constexpr VirtAddr operator-(std::uint64_t d) const { return VirtAddr{value - d}; }
+    [[nodiscard]] constexpr std::uint64_t operator-(VirtAddr o) const { return value - o.value; }
+    constexpr VirtAddr& operator+=(std::uint64_t d) {
+        value += d;
+        return *this;
+    }
 };
 
+constexpr VirtAddr PageNumber::addr() const {
+    return VirtAddr{value << kPageShift};
+}
+
+// A physical frame number (physical address >> 12). Pfn::none() is a sentinel that names no frame (a hole).
 struct Pfn {
     std::uint64_t value = 0;
+    constexpr Pfn() = default;
+    constexpr explicit Pfn(std::uint64_t v) : value(v) {}
     constexpr auto operator<=>(const Pfn&) const = default;
+
+    [[nodiscard]] static constexpr Pfn none() { return Pfn{~std::uint64_t{0}}; }
+    [[nodiscard]] constexpr bool is_none() const { return value == ~std::uint64_t{0}; }
+    // The i-th 4 KiB frame after this one (the frames of a 2 MiB page).
+    [[nodiscard]] constexpr Pfn operator+(std::uint64_t i) const { return Pfn{value + i}; }
 };
 
 // The end of the range mapped by the entry of `level` that maps `addr`, clamped to `end` (the kernel's
@@ -63,3 +93,12 @@ struct Pfn {
 }
 
 } // namespace odf
+
+template <>
+struct std::hash<odf::Pfn> {
+    std::size_t operator()(odf::Pfn p) const noexcept { return std::hash<std::uint64_t>{}(p.value); }
+};
+template <>
+struct std::hash<odf::PageNumber> {
+    std::size_t operator()(odf::PageNumber p) const noexcept { return std::hash<std::uint64_t>{}(p.value); }
+};
