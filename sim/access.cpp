@@ -86,7 +86,8 @@ AccessResult Kernel::access(Mm& mm, VirtAddr va, bool write, std::uint64_t tag) 
         }
         w.leaf->raw |= Pte::kAccessed | (write ? Pte::kDirty : 0);
         Tlb& t = tlb(mm);
-        t.insert(vpn, TlbEntry{w.pfn, w.writable, w.leaf->dirty()}, w.huge);
+        // A true miss leaves the entry in neither level (a fault only flushes): no search needed to place it.
+        t.insert(vpn, TlbEntry{w.pfn, w.writable, w.leaf->dirty()}, w.huge, hit == TlbHit::Miss);
         t.pwc_fill(va, w.huge);
         pfn = w.pfn;
     }

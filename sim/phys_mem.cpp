@@ -1,6 +1,7 @@
 #include "odf/phys_mem.hpp"
 
 #include <cstring>
+#include <sys/mman.h>
 
 namespace odf {
 
@@ -8,11 +9,12 @@ PhysMem::PhysMem(std::uint64_t frames) : total_(frames & ~(kHugePages - 1)) {
     if (total_ < 4 * kHugePages) {
         throw std::invalid_argument("physical memory must hold at least 8 MiB");
     }
-    auto* raw = static_cast<Frame*>(std::calloc(total_, sizeof(Frame)));
-    if (raw == nullptr) {
+    const std::size_t bytes = total_ * sizeof(Frame);
+    void* raw = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (raw == MAP_FAILED) {
         throw std::bad_alloc();
     }
-    frames_.reset(raw);
+    frames_ = std::unique_ptr<Frame[], Unmap>(static_cast<Frame*>(raw), Unmap{bytes});
     huge_low_ = total_;
     // Frame 0 is the shared zero page; the huge zero page is the topmost 2 MiB block.
     frames_[0].kind = FrameKind::ZeroPage;
@@ -25,11 +27,15 @@ PhysMem::PhysMem(std::uint64_t frames) : total_(frames & ~(kHugePages - 1)) {
     used_ = reserved_frames();
 }
 
+void PhysMem::Unmap::operator()(Frame* p) const {
+    munmap(p, bytes);
+}
+
 Pfn PhysMem::alloc_data(FrameKind kind) {
     std::uint64_t pfn = 0;
-    if (!free_small_.empty()) {
-        pfn = free_small_.back();
-        free_small_.pop_back();
+    if (free_small_ != 0) {
+        pfn = free_small_ - 1;
+        free_small_ = frames_[pfn].tag;
     } else if (high_water_ < huge_low_) {
         pfn = high_water_++;
     } else {
@@ -66,12 +72,13 @@ Pfn PhysMem::alloc_table(FrameKind kind) {
     if (!free_slots_.empty()) {
         slot = free_slots_.back();
         free_slots_.pop_back();
-        store_[slot].fill(Pte{});
     } else {
-        slot = static_cast<std::uint32_t>(store_.size());
-        store_.emplace_back();
-        store_.back().fill(Pte{});
+        slot = slots_++;
+        if ((slot >> kChunkShift) == store_.size()) {
+            store_.push_back(std::make_unique_for_overwrite<Table[]>(std::size_t{1} << kChunkShift));
+        }
     }
+    slot_table(slot).fill(Pte{});
     frames_[pfn.value].slot = slot;
     ++tables_used_;
     if (tables_used_ > tables_peak_) {
@@ -95,11 +102,13 @@ void PhysMem::free(Pfn pfn) {
     if (f.kind == FrameKind::AnonHuge) {
         free_huge_.push_back(pfn.value);
         used_ -= kHugePages;
+        f = Frame{};
     } else {
-        free_small_.push_back(static_cast<std::uint32_t>(pfn.value));
         --used_;
+        f = Frame{};
+        f.tag = free_small_; // kind Free: the link is the only non-zero field
+        free_small_ = pfn.value + 1;
     }
-    f = Frame{};
 }
 
 } // namespace odf

@@ -1,6 +1,7 @@
 #include "odf/replay.hpp"
 
 #include "observe.hpp"
+#include "odf/trace/io.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -200,12 +201,28 @@ Percentiles percentiles(std::vector<double> v) {
 
 namespace {
 
+// Where one mode's ops come from: the whole trace in memory (`whole`), or the file `path` read in batches by a
+// reader of the mode's own (`head` then holds the trace's source, version and labels; ops are never all in memory).
+struct OpSource {
+    const trace::Trace* whole = nullptr;
+    std::string path;
+    trace::Trace head;
+    std::uint64_t ops = 0; // ops in the trace if known (the progress bar), else 0
+    int max_cpu = -1;      // the highest CPU the trace names (v2), or -1
+};
+
 // One mode of a replay: its own Simulator (kernel, oracle, observers), nothing shared with the other modes.
-ModeResult replay_mode(const trace::Trace& t, const ReplayOptions& opt, ForkMode mode, bool bar_on) {
+ModeResult replay_mode(const OpSource& src, const ReplayOptions& opt, ForkMode mode, bool bar_on) {
+    // A streamed trace's labels grow as a text file is read: the shell the observers see is kept up to date.
+    trace::Trace shell;
+    if (src.whole == nullptr) {
+        shell = src.head;
+    }
+    const trace::Trace& t = src.whole != nullptr ? *src.whole : shell;
     SimConfig cfg = opt.sim;
     cfg.kernel.mode = mode;
     if (cfg.cpus == 0 && t.version >= 2) {
-        cfg.cpus = std::max(1, max_cpu_named(t) + 1);
+        cfg.cpus = std::max(1, src.max_cpu + 1);
     }
     Simulator sim(cfg);
     std::unique_ptr<JsonlObserver> obs;
@@ -219,16 +236,31 @@ ModeResult replay_mode(const trace::Trace& t, const ReplayOptions& opt, ForkMode
     if (obs || opt.marks) {
         sim.set_observer(&tee);
     }
-    Progress bar(bar_on && t.ops.size() > 100000, std::string(mode_name(mode)), t.ops.size());
+    Progress bar(bar_on && src.ops > 100000, std::string(mode_name(mode)), src.ops);
     std::size_t i = 0;
-    for (const trace::Op& op : t.ops) {
-        sim.apply(op, t);
-        if ((++i & 0xfff) == 0) {
-            bar.update(i);
+    auto run = [&](const std::vector<trace::Op>& ops) {
+        for (const trace::Op& op : ops) {
+            sim.apply(op, t);
+            if ((++i & 0xfff) == 0) {
+                bar.update(i);
+            }
+        }
+    };
+    if (src.whole != nullptr) {
+        run(src.whole->ops);
+    } else {
+        trace::TraceReader reader(src.path);
+        std::vector<trace::Op> batch;
+        while (reader.next(batch)) {
+            if (reader.labels().size() != shell.labels.size()) {
+                shell.labels = reader.labels();
+            }
+            run(batch);
         }
     }
-    bar.update(t.ops.size());
+    bar.update(src.ops);
     r.mode = mode;
+    r.ops = i;
     r.fork_cycles = sim.fork_cycles();
     r.peak_pgtable_bytes = sim.peak_pgtable_bytes();
     r.peak_rss_pages = sim.peak_rss_pages();
@@ -240,16 +272,14 @@ ModeResult replay_mode(const trace::Trace& t, const ReplayOptions& opt, ForkMode
     return r;
 }
 
-} // namespace
-
-std::vector<ModeResult> replay(const trace::Trace& t, const ReplayOptions& opt) {
+std::vector<ModeResult> replay_modes(const OpSource& src, const ReplayOptions& opt) {
     const std::size_t n = opt.modes.size();
     const std::size_t jobs = std::min<std::size_t>(std::max(1U, opt.jobs), n);
     const bool tty = opt.progress && isatty(STDERR_FILENO) != 0;
     std::vector<ModeResult> out(n);
     if (jobs <= 1) {
         for (std::size_t m = 0; m < n; ++m) {
-            out[m] = replay_mode(t, opt, opt.modes[m], tty);
+            out[m] = replay_mode(src, opt, opt.modes[m], tty);
         }
         return out;
     }
@@ -262,12 +292,12 @@ std::vector<ModeResult> replay(const trace::Trace& t, const ReplayOptions& opt) 
     auto worker = [&] {
         for (std::size_t m = next++; m < n; m = next++) {
             try {
-                out[m] = replay_mode(t, opt, opt.modes[m], false);
+                out[m] = replay_mode(src, opt, opt.modes[m], false);
             } catch (...) {
                 errors[m] = std::current_exception();
             }
             const std::size_t d = ++done;
-            if (tty && t.ops.size() > 100000) {
+            if (tty && src.ops > 100000) {
                 const std::lock_guard<std::mutex> lock(print);
                 fmt::print(stderr, "\r{:>11} {}/{} modes ({} jobs){}", "replay", d, n, jobs, d == n ? "\n" : "");
             }
@@ -286,6 +316,42 @@ std::vector<ModeResult> replay(const trace::Trace& t, const ReplayOptions& opt) 
         }
     }
     return out;
+}
+
+} // namespace
+
+std::vector<ModeResult> replay(const trace::Trace& t, const ReplayOptions& opt) {
+    OpSource src;
+    src.whole = &t;
+    src.ops = t.ops.size();
+    if (t.version >= 2) {
+        src.max_cpu = max_cpu_named(t);
+    }
+    return replay_modes(src, opt);
+}
+
+std::vector<ModeResult> replay_file(const std::string& path, const ReplayOptions& opt) {
+    // A first pass validates the whole file before any mode starts (a malformed trace fails as a whole-file load
+    // would, naming file, line and reason, before anything is replayed) and learns what the modes need up front: the
+    // op count, the version, the highest CPU, the labels. It holds one batch of ops at a time.
+    OpSource src;
+    src.path = path;
+    {
+        trace::TraceReader reader(path);
+        std::vector<trace::Op> batch;
+        while (reader.next(batch)) {
+            src.ops += batch.size();
+        }
+        src.head.source = path;
+        src.head.version = reader.version();
+        src.head.labels = reader.labels();
+        src.max_cpu = static_cast<int>(reader.max_cpu());
+    }
+    if (src.ops * sizeof(trace::Op) <= opt.whole_trace_bytes) {
+        const trace::Trace t = trace::load_trace(path); // small: decoded once, shared by the modes
+        return replay(t, opt);
+    }
+    return replay_modes(src, opt);
 }
 
 std::string format_table(const std::string& title, const std::vector<ModeResult>& r, const CostModel& m,

@@ -8,6 +8,15 @@ void Tlb::Array::init(int entries, int ways_) {
     ways = std::max(1, std::min(ways_, entries));
     sets = std::max(1, entries / ways);
     const auto n = static_cast<std::size_t>(sets * ways);
+    const auto pow2 = [](int x) { return (x & (x - 1)) == 0; };
+    set_mask = pow2(sets) ? static_cast<std::uint64_t>(sets - 1) : 0;
+    way_shift = -1;
+    if (pow2(ways)) {
+        way_shift = 0;
+        while ((1 << way_shift) < ways) {
+            ++way_shift;
+        }
+    }
     key.assign(n, 0);
     pfn.assign(n, 0);
     bits.assign(n, 0);
@@ -26,7 +35,7 @@ void Tlb::Array::init(int entries, int ways_) {
     }
     if (indexed()) {
         std::size_t size = 1;
-        while (size < n * 4) {
+        while (size < n * 8) { // load factor <= 1/8: short probe sequences and cheap backward-shift erases
             size <<= 1;
         }
         idx_key.assign(size, 0);
@@ -81,48 +90,8 @@ void Tlb::Array::set_key(int i, std::uint64_t k) {
     key[u] = k;
 }
 
-int Tlb::Array::find(std::uint64_t k) const {
-    if (indexed()) {
-        for (std::uint64_t h = home(k);; h = (h + 1) & idx_mask) {
-            if (idx_key[h] == k) {
-                return idx_slot[h];
-            }
-            if (idx_key[h] == 0) {
-                return -1;
-            }
-        }
-    }
-    const int base = set_of(k) * ways;
-    const std::uint64_t* p = key.data() + base;
-    for (int i = 0; i < ways; ++i) {
-        if (p[i] == k) {
-            return base + i;
-        }
-    }
-    return -1;
-}
-
-void Tlb::Array::touch(int i) {
-    const auto s = static_cast<std::size_t>(i / ways);
-    if (head[s] == i) {
-        return;
-    }
-    const auto u = static_cast<std::size_t>(i);
-    // unlink (i is not the head, so it has a predecessor)
-    next[static_cast<std::size_t>(prev[u])] = next[u];
-    if (next[u] >= 0) {
-        prev[static_cast<std::size_t>(next[u])] = prev[u];
-    } else {
-        tail[s] = prev[u];
-    }
-    prev[u] = -1;
-    next[u] = head[s];
-    prev[static_cast<std::size_t>(head[s])] = i;
-    head[s] = i;
-}
-
 void Tlb::Array::demote(int i) {
-    const auto s = static_cast<std::size_t>(i / ways);
+    const std::size_t s = set_of_slot(i);
     if (tail[s] == i) {
         return;
     }
@@ -142,42 +111,11 @@ void Tlb::Array::demote(int i) {
 Tlb::Tlb(const TlbGeometry& g) {
     l1_.init(g.l1_entries, g.l1_ways);
     l2_.init(g.l2_entries, g.l2_ways);
+    const int pwc = std::max(1, g.pwc_entries);
     for (auto& p : pwc_) {
-        p.assign(static_cast<std::size_t>(std::max(1, g.pwc_entries)), 0);
+        p.assign(static_cast<std::size_t>(pwc), 0);
     }
-}
-
-bool Tlb::find_in(Array& a, std::uint64_t vpn, TlbEntry& out, bool& huge) {
-    int i = a.find(key4k(vpn));
-    huge = false;
-    if (i < 0 && any_huge_) {
-        i = a.find(key2m(vpn));
-        huge = i >= 0;
-    }
-    if (i < 0) {
-        return false;
-    }
-    const auto s = static_cast<std::size_t>(i);
-    a.touch(i);
-    out.pfn = Pfn{huge ? a.pfn[s] + (vpn & (kHugeSpan - 1)) : a.pfn[s]};
-    out.writable = (a.bits[s] & 1) != 0;
-    out.dirty = (a.bits[s] & 2) != 0;
-    return true;
-}
-
-TlbHit Tlb::lookup(PageNumber page, TlbEntry& out) {
-    const std::uint64_t vpn = page.value;
-    bool huge = false;
-    if (find_in(l1_, vpn, out, huge)) {
-        return TlbHit::L1;
-    }
-    if (find_in(l2_, vpn, out, huge)) {
-        const std::uint64_t base = huge ? out.pfn.value - (vpn & (kHugeSpan - 1)) : out.pfn.value;
-        put(l1_, huge ? key2m(vpn) : key4k(vpn), base,
-            static_cast<std::uint8_t>((out.writable ? 1 : 0) | (out.dirty ? 2 : 0)));
-        return TlbHit::L2;
-    }
-    return TlbHit::Miss;
+    pwc_mask_ = (pwc & (pwc - 1)) == 0 ? static_cast<std::uint64_t>(pwc - 1) : 0;
 }
 
 void Tlb::put(Array& a, std::uint64_t k, std::uint64_t pfn, std::uint8_t bits) {
@@ -194,17 +132,22 @@ void Tlb::put(Array& a, std::uint64_t k, std::uint64_t pfn, std::uint8_t bits) {
     a.touch(i);
 }
 
-void Tlb::insert(PageNumber page, const TlbEntry& e, bool huge) {
+void Tlb::insert(PageNumber page, const TlbEntry& e, bool huge, bool absent) {
     const std::uint64_t vpn = page.value;
     const auto bits = static_cast<std::uint8_t>((e.writable ? 1 : 0) | (e.dirty ? 2 : 0));
+    std::uint64_t k = key4k(vpn);
+    std::uint64_t pfn = e.pfn.value;
     if (huge) {
         any_huge_ = true;
-        const std::uint64_t base = e.pfn.value - (vpn & (kHugeSpan - 1));
-        put(l1_, key2m(vpn), base, bits);
-        put(l2_, key2m(vpn), base, bits);
+        k = key2m(vpn);
+        pfn = e.pfn.value - (vpn & (kHugeSpan - 1));
+    }
+    if (absent) {
+        fill(l1_, k, pfn, bits);
+        fill(l2_, k, pfn, bits);
     } else {
-        put(l1_, key4k(vpn), e.pfn.value, bits);
-        put(l2_, key4k(vpn), e.pfn.value, bits);
+        put(l1_, k, pfn, bits);
+        put(l2_, k, pfn, bits);
     }
 }
 
@@ -257,7 +200,7 @@ int Tlb::pwc_lookup(VirtAddr addr) const {
     for (int lvl = 0; lvl < 3; ++lvl) {
         const std::uint64_t k = (va >> kShift[lvl]) + 1;
         const auto& c = pwc_[lvl];
-        if (c[k % c.size()] != k) {
+        if (c[pwc_slot(k)] != k) {
             break;
         }
         skip = lvl + 1;
@@ -272,7 +215,7 @@ void Tlb::pwc_fill(VirtAddr addr, bool pde_is_leaf) {
     for (int lvl = 0; lvl < levels; ++lvl) {
         const std::uint64_t k = (va >> kShift[lvl]) + 1;
         auto& c = pwc_[lvl];
-        c[k % c.size()] = k;
+        c[pwc_slot(k)] = k;
     }
 }
 

@@ -8,7 +8,6 @@
 #include <array>
 #include <cstdint>
 #include <cstdlib>
-#include <deque>
 #include <memory>
 #include <stdexcept>
 #include <vector>
@@ -58,7 +57,9 @@ class OutOfMemory : public std::runtime_error {
 };
 
 // Contract: frames are handed out zeroed (kind set by the caller); free() requires refcount 0.
-// Descriptors live in a calloc'd array so that untouched frames cost no host memory.
+// Descriptors live in one anonymous mapping reserved for all frames (MAP_NORESERVE: a machine of many TiB can be
+// simulated on a small host), so that untouched frames cost no host memory. Freed small frames are kept on a LIFO
+// list threaded through their own descriptors (the link in `tag`): the free list costs no memory of its own.
 class PhysMem {
   public:
     explicit PhysMem(std::uint64_t frames);
@@ -81,8 +82,8 @@ class PhysMem {
     // split_huge_page(): the 512 frames of a huge page become independent 4 KiB anon frames.
     void convert_huge_to_small(Pfn head);
 
-    [[nodiscard]] Table& table(Pfn pfn) { return store_[frames_[pfn.value].slot]; }
-    [[nodiscard]] const Table& table(Pfn pfn) const { return store_[frames_[pfn.value].slot]; }
+    [[nodiscard]] Table& table(Pfn pfn) { return slot_table(frames_[pfn.value].slot); }
+    [[nodiscard]] const Table& table(Pfn pfn) const { return slot_table(frames_[pfn.value].slot); }
 
     // Visit every frame that is not free (for the invariant checker).
     template <typename F>
@@ -100,16 +101,24 @@ class PhysMem {
     }
 
   private:
-    struct FreeDeleter {
-        void operator()(Frame* p) const { std::free(p); }
+    struct Unmap {
+        std::size_t bytes; // no default member initializer: it would make Unmap not default-constructible here
+        void operator()(Frame* p) const;
     };
-    std::unique_ptr<Frame[], FreeDeleter> frames_;
+    std::unique_ptr<Frame[], Unmap> frames_;
     std::uint64_t total_;
     std::uint64_t high_water_ = 0; // small frames come from [0, high_water_)
     std::uint64_t huge_low_;       // huge frames come from [huge_low_, total_), 2 MiB aligned
-    std::vector<std::uint32_t> free_small_;
+    std::uint64_t free_small_ = 0; // the most recently freed small frame + 1 (0: none); each links to the next
     std::vector<std::uint64_t> free_huge_;
-    std::deque<Table> store_; // deque: references stay valid when it grows
+    // The contents of table frames, in chunks of 64 tables (256 KiB): references stay valid when it grows, and a
+    // slot is found with a shift and a mask (a walk does it at every level).
+    static constexpr unsigned kChunkShift = 6;
+    std::vector<std::unique_ptr<Table[]>> store_;
+    std::uint32_t slots_ = 0; // slots handed out so far
+    [[nodiscard]] Table& slot_table(std::uint32_t slot) const {
+        return store_[slot >> kChunkShift][slot & ((1U << kChunkShift) - 1)];
+    }
     std::vector<std::uint32_t> free_slots_;
     std::uint64_t used_ = 0;
     std::uint64_t tables_used_ = 0;

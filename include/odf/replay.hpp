@@ -22,6 +22,7 @@ struct MarkRow {
 
 struct ModeResult {
     ForkMode mode = ForkMode::Classic;
+    std::uint64_t ops = 0; // trace ops replayed
     Counters totals;
     std::vector<double> fork_cycles;
     std::uint64_t peak_pgtable_bytes = 0;
@@ -39,10 +40,17 @@ struct ReplayOptions {
     bool progress = false;   // a progress bar on stderr
     bool marks = false;      // record per-mark observables of every live process
     unsigned jobs = 1;       // modes replayed at once, each on its own thread with its own kernel (results identical)
+    // replay_file: a trace whose ops take more host memory than this is streamed (each mode reads the file in
+    // batches) instead of loaded once and shared.
+    std::uint64_t whole_trace_bytes = 64ULL << 20;
 };
 
 // Throws SimError (divergence) and std::runtime_error (I/O).
 [[nodiscard]] std::vector<ModeResult> replay(const trace::Trace& t, const ReplayOptions& opt);
+// The same for a trace file of any form. A large trace is never held in memory: after a validating first pass, each
+// mode reads the file in batches (host memory bounded whatever the trace's size); a small one is loaded once.
+// Results are identical either way. Throws trace::TraceError for a malformed file, before anything is replayed.
+[[nodiscard]] std::vector<ModeResult> replay_file(const std::string& path, const ReplayOptions& opt);
 
 struct Percentiles {
     double p50 = 0;

@@ -22,9 +22,26 @@ class Tlb {
   public:
     explicit Tlb(const TlbGeometry& g);
 
-    // Looks `vpn` up in L1 then L2 (4 KiB and 2 MiB entries); an L2 hit is copied into L1.
-    TlbHit lookup(PageNumber vpn, TlbEntry& out);
-    void insert(PageNumber vpn, const TlbEntry& e, bool huge);
+    // Looks `vpn` up in L1 then L2 (4 KiB and 2 MiB entries); an L2 hit is copied into L1. Inline: it is the
+    // replay's hot path (every simulated access).
+    TlbHit lookup(PageNumber page, TlbEntry& out) {
+        const std::uint64_t vpn = page.value;
+        bool huge = false;
+        if (find_in(l1_, vpn, out, huge)) {
+            return TlbHit::L1;
+        }
+        if (find_in(l2_, vpn, out, huge)) {
+            const std::uint64_t base = huge ? out.pfn.value - (vpn & (kHugeSpan - 1)) : out.pfn.value;
+            // not in L1 (just looked): the LRU way of its set takes it
+            fill(l1_, huge ? key2m(vpn) : key4k(vpn), base,
+                 static_cast<std::uint8_t>((out.writable ? 1 : 0) | (out.dirty ? 2 : 0)));
+            return TlbHit::L2;
+        }
+        return TlbHit::Miss;
+    }
+    // `absent`: the caller knows neither L1 nor L2 holds the entry (lookup() missed and nothing was inserted
+    // since), so the LRU ways take it without a search.
+    void insert(PageNumber vpn, const TlbEntry& e, bool huge, bool absent = false);
     void set_dirty(PageNumber vpn);
     void flush_all();
     void flush_page(PageNumber vpn);
@@ -38,6 +55,10 @@ class Tlb {
     struct Array {
         int sets = 1;
         int ways = 1;
+        // Geometry as shifts and masks when sets and ways are powers of two (the usual case): no division on the
+        // hot path. Otherwise set_mask is 0 and the divisions are used.
+        std::uint64_t set_mask = 0;     // sets - 1
+        int way_shift = -1;             // log2(ways)
         std::vector<std::uint64_t> key; // 0: invalid; else (vpn << 1 | huge) + 1
         std::vector<std::uint64_t> pfn; // Pfn::value (raw: the arrays are the hot path's storage)
         std::vector<std::uint8_t> bits; // 1: writable, 2: dirty
@@ -47,10 +68,51 @@ class Tlb {
         std::vector<std::int32_t> tail; // least recently used
         void init(int entries, int ways_);
         [[nodiscard]] int set_of(std::uint64_t k) const {
-            return static_cast<int>((k >> 1) % static_cast<std::uint64_t>(sets));
+            return set_mask != 0 || sets == 1 ? static_cast<int>((k >> 1) & set_mask)
+                                              : static_cast<int>((k >> 1) % static_cast<std::uint64_t>(sets));
         }
-        [[nodiscard]] int find(std::uint64_t k) const;
-        void touch(int i);                    // make i the most recently used of its set
+        [[nodiscard]] std::size_t set_of_slot(int i) const {
+            return static_cast<std::size_t>(way_shift >= 0 ? i >> way_shift : i / ways);
+        }
+        [[nodiscard]] int find(std::uint64_t k) const {
+            if (indexed()) {
+                for (std::uint64_t h = home(k);; h = (h + 1) & idx_mask) {
+                    if (idx_key[h] == k) {
+                        return idx_slot[h];
+                    }
+                    if (idx_key[h] == 0) {
+                        return -1;
+                    }
+                }
+            }
+            const int base = set_of(k) * ways;
+            const std::uint64_t* p = key.data() + base;
+            for (int i = 0; i < ways; ++i) {
+                if (p[i] == k) {
+                    return base + i;
+                }
+            }
+            return -1;
+        }
+        // Make i the most recently used of its set.
+        void touch(int i) {
+            const std::size_t s = set_of_slot(i);
+            if (head[s] == i) {
+                return;
+            }
+            const auto u = static_cast<std::size_t>(i);
+            // unlink (i is not the head, so it has a predecessor)
+            next[static_cast<std::size_t>(prev[u])] = next[u];
+            if (next[u] >= 0) {
+                prev[static_cast<std::size_t>(next[u])] = prev[u];
+            } else {
+                tail[s] = prev[u];
+            }
+            prev[u] = -1;
+            next[u] = head[s];
+            prev[static_cast<std::size_t>(head[s])] = i;
+            head[s] = i;
+        }
         void demote(int i);                   // make i the least recently used (after invalidation)
         void set_key(int i, std::uint64_t k); // replace the key of slot i, keeping the index exact
 
@@ -67,14 +129,43 @@ class Tlb {
     };
     static std::uint64_t key4k(std::uint64_t vpn) { return (vpn << 1) + 1; }
     static std::uint64_t key2m(std::uint64_t vpn) { return (((vpn >> 9) << 1) | 1) + 1; }
-    bool find_in(Array& a, std::uint64_t vpn, TlbEntry& out, bool& huge);
+    bool find_in(Array& a, std::uint64_t vpn, TlbEntry& out, bool& huge) {
+        int i = a.find(key4k(vpn));
+        huge = false;
+        if (i < 0 && any_huge_) {
+            i = a.find(key2m(vpn));
+            huge = i >= 0;
+        }
+        if (i < 0) {
+            return false;
+        }
+        const auto s = static_cast<std::size_t>(i);
+        a.touch(i);
+        out.pfn = Pfn{huge ? a.pfn[s] + (vpn & (kHugeSpan - 1)) : a.pfn[s]};
+        out.writable = (a.bits[s] & 1) != 0;
+        out.dirty = (a.bits[s] & 2) != 0;
+        return true;
+    }
+    // Key k into a, replacing its entry if present, else the LRU way of its set.
     void put(Array& a, std::uint64_t k, std::uint64_t pfn, std::uint8_t bits);
+    // The same for a key known not to be in a.
+    void fill(Array& a, std::uint64_t k, std::uint64_t pfn, std::uint8_t bits) {
+        const int i = a.tail[static_cast<std::size_t>(a.set_of(k))];
+        a.set_key(i, k);
+        a.pfn[static_cast<std::size_t>(i)] = pfn;
+        a.bits[static_cast<std::size_t>(i)] = bits;
+        a.touch(i);
+    }
 
     static constexpr std::uint64_t kHugeSpan = kHugePages;
     Array l1_;
     Array l2_;
     bool any_huge_ = false;
     std::vector<std::uint64_t> pwc_[3]; // keys: va >> 39, va >> 30, va >> 21 (+1, 0 invalid)
+    std::uint64_t pwc_mask_ = 0;        // entries - 1 when a power of two, else 0 (then: modulo)
+    [[nodiscard]] std::size_t pwc_slot(std::uint64_t k) const {
+        return static_cast<std::size_t>(pwc_mask_ != 0 ? k & pwc_mask_ : k % pwc_[0].size());
+    }
 };
 
 } // namespace odf

@@ -98,7 +98,8 @@ struct ReplayArgs {
     unsigned jobs = std::max(1U, std::thread::hardware_concurrency());
 };
 
-int run_replay(const ReplayArgs& a, const std::vector<odf::trace::Trace>& traces) {
+// Replays `demo` if given, else every trace file of `a` (streamed when large: odf::replay_file).
+int run_replay(const ReplayArgs& a, const odf::trace::Trace* demo) {
     odf::ReplayOptions opt;
     opt.modes = parse_modes(a.modes);
     opt.sim.check = a.check;
@@ -117,19 +118,20 @@ int run_replay(const ReplayArgs& a, const std::vector<odf::trace::Trace>& traces
     opt.marks = a.marks;
     opt.sim.cpus = a.cpus;
     opt.jobs = a.jobs;
-    for (std::size_t i = 0; i < traces.size(); ++i) {
-        const auto& t = traces[i];
+    const std::size_t count = demo != nullptr ? 1 : a.traces.size();
+    for (std::size_t i = 0; i < count; ++i) {
+        const std::string source = demo != nullptr ? demo->source : a.traces[i];
         opt.observe_dir = a.observe;
-        if (!a.observe.empty() && traces.size() > 1) {
+        if (!a.observe.empty() && count > 1) {
             opt.observe_dir = a.observe + "/" + std::to_string(i);
         }
-        const auto results = odf::replay(t, opt);
+        const auto results = demo != nullptr ? odf::replay(*demo, opt) : odf::replay_file(source, opt);
         if (a.json) {
-            std::cout << odf::format_json(t.source, results, opt.sim.kernel.costs);
+            std::cout << odf::format_json(source, results, opt.sim.kernel.costs);
         } else if (a.csv) {
-            std::cout << odf::format_csv(t.source, results, opt.sim.kernel.costs);
+            std::cout << odf::format_csv(source, results, opt.sim.kernel.costs);
         } else {
-            std::cout << odf::format_table(t.source, results, opt.sim.kernel.costs, a.per_process) << "\n";
+            std::cout << odf::format_table(source, results, opt.sim.kernel.costs, a.per_process) << "\n";
             if (!results.empty() && results.front().timeline.enabled) {
                 std::cout << odf::format_threads(results) << "\n";
             }
@@ -138,7 +140,8 @@ int run_replay(const ReplayArgs& a, const std::vector<odf::trace::Trace>& traces
             }
         }
         if (a.check) {
-            std::cerr << fmt::format("{}: oracle and invariants held in every mode ({} ops)\n", t.source, t.ops.size());
+            std::cerr << fmt::format("{}: oracle and invariants held in every mode ({} ops)\n", source,
+                                     results.empty() ? 0 : results.front().ops);
         }
     }
     return 0;
@@ -204,14 +207,11 @@ int main(int argc, char** argv) {
     }
     try {
         if (*replay) {
-            std::vector<odf::trace::Trace> traces;
-            for (const auto& p : ra.traces) {
-                traces.push_back(odf::trace::load_trace(p));
-            }
-            return run_replay(ra, traces);
+            return run_replay(ra, nullptr);
         }
         if (*demo) {
-            return run_replay(da, {demo_trace()});
+            const odf::trace::Trace t = demo_trace();
+            return run_replay(da, &t);
         }
         if (*inspect) {
             const auto t = odf::trace::load_trace(inspect_trace);
