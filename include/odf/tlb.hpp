@@ -74,7 +74,7 @@ class Tlb {
         [[nodiscard]] std::size_t set_of_slot(int i) const {
             return static_cast<std::size_t>(way_shift >= 0 ? i >> way_shift : i / ways);
         }
-        [[nodiscard]] int find(std::uint64_t k) const {
+        [[nodiscard]] [[gnu::always_inline]] int find(std::uint64_t k) const {
             if (indexed()) {
                 for (std::uint64_t h = home(k);; h = (h + 1) & idx_mask) {
                     if (idx_key[h] == k) {
@@ -95,7 +95,7 @@ class Tlb {
             return -1;
         }
         // Make i the most recently used of its set.
-        void touch(int i) {
+        [[gnu::always_inline]] void touch(int i) {
             const std::size_t s = set_of_slot(i);
             if (head[s] == i) {
                 return;
@@ -129,7 +129,7 @@ class Tlb {
     };
     static std::uint64_t key4k(std::uint64_t vpn) { return (vpn << 1) + 1; }
     static std::uint64_t key2m(std::uint64_t vpn) { return (((vpn >> 9) << 1) | 1) + 1; }
-    bool find_in(Array& a, std::uint64_t vpn, TlbEntry& out, bool& huge) {
+    [[gnu::always_inline]] bool find_in(Array& a, std::uint64_t vpn, TlbEntry& out, bool& huge) {
         int i = a.find(key4k(vpn));
         huge = false;
         if (i < 0 && any_huge_) {
