@@ -490,6 +490,11 @@ std::string format_json(const std::string& title, const std::vector<ModeResult>&
                 for (const auto& [q, qn] : kLatencyQuantiles) {
                     lj["latency_ns"][qn] = quantile(l.latency_ns, q);
                 }
+                double sum = 0;
+                for (double v : l.latency_ns) {
+                    sum += v;
+                }
+                lj["mean_ns"] = l.latency_ns.empty() ? 0.0 : sum / static_cast<double>(l.latency_ns.size());
                 // The CDF for plots: the latency at every percent, and the tail quantiles above.
                 for (int pct = 0; pct <= 100; ++pct) {
                     lj["cdf_ns"].push_back(quantile(l.latency_ns, pct / 100.0));

@@ -55,7 +55,7 @@ std::uint64_t parse_addr(const std::string& s, const char* what) {
     return v;
 }
 
-// The real-world workloads (odf-trace v2): Table 4, Fig. 9 and the two seed scenarios.
+// The real-world workloads (odf-trace v2): Table 4, Fig. 9, Fig. 10, Tables 6/7 and the two seed scenarios.
 void add_gen_apps(CLI::App* gen) {
     {
         struct Opts {
@@ -179,6 +179,86 @@ void add_gen_apps(CLI::App* gen) {
             guarded([&] {
                 o->p.base = parse_addr(o->base, "base");
                 save(o->out, gen_launcher(o->p));
+            });
+        });
+    }
+    {
+        struct Opts {
+            TriforceParams p;
+            std::string base = "0x100000000000";
+            OutputOpts out;
+        };
+        auto o = std::make_shared<Opts>();
+        auto* c = gen->add_subcommand("triforce",
+                                      "TriforceAFL: a QEMU fork server clones the VM per test case (Fig. 10; v2)");
+        c->add_option("--ram", o->p.ram_gib, "Guest RAM in GiB")->capture_default_str();
+        c->add_option("--populated", o->p.populated_gib, "Guest RAM the booted guest has touched (GiB)")
+            ->capture_default_str();
+        c->add_option("--jit-mib", o->p.jit_mib, "JIT code cache (MiB)")->capture_default_str();
+        c->add_option("--jit-used-mib", o->p.jit_used_mib, "Used part of the JIT cache (MiB)")->capture_default_str();
+        c->add_option("--qemu-mib", o->p.qemu_mib, "QEMU's own heap (MiB)")->capture_default_str();
+        c->add_option("--hot-mib", o->p.hot_mib, "The guest's working set of a test case (MiB)")->capture_default_str();
+        c->add_option("--execs", o->p.execs, "Test cases (forks)")->capture_default_str();
+        c->add_option("--window", o->p.window, "Test cases per win-NNNN interval")->capture_default_str();
+        c->add_option("--qemu-writes", o->p.qemu_writes, "QEMU heap pages written per test case")
+            ->capture_default_str();
+        c->add_option("--guest-reads", o->p.guest_reads, "Hot guest pages read per test case")->capture_default_str();
+        c->add_option("--guest-writes", o->p.guest_writes, "Hot guest pages written per test case")
+            ->capture_default_str();
+        c->add_option("--cold-reads", o->p.cold_reads, "Populated guest pages read per test case")
+            ->capture_default_str();
+        c->add_option("--jit-reads", o->p.jit_reads, "JIT cache pages read per test case")->capture_default_str();
+        c->add_option("--jit-writes", o->p.jit_writes, "New translation pages per test case")->capture_default_str();
+        c->add_option("--bitmap-writes", o->p.bitmap_writes, "Coverage bitmap pages written per test case")
+            ->capture_default_str();
+        c->add_option("--target-ns", o->p.target_ns, "The emulated kernel's run per test case (ns)")
+            ->capture_default_str();
+        c->add_option("--fuzzer-ns", o->p.fuzzer_ns, "The fuzzer's work per test case (ns)")->capture_default_str();
+        c->add_option("--long-fraction", o->p.long_fraction, "Fraction of test cases with a long system call")
+            ->capture_default_str();
+        c->add_option("--long-factor", o->p.long_factor, "Their run is target-ns times this")->capture_default_str();
+        c->add_option("--seed", o->p.seed, "Random seed")->capture_default_str();
+        c->add_option("--base", o->base, "Base address")->capture_default_str();
+        add_output(c, o->out);
+        c->callback([o] {
+            guarded([&] {
+                o->p.base = parse_addr(o->base, "base");
+                save(o->out, gen_triforce(o->p));
+            });
+        });
+    }
+    {
+        struct Opts {
+            ApacheParams p;
+            std::string base = "0x100000000000";
+            OutputOpts out;
+        };
+        auto o = std::make_shared<Opts>();
+        auto* c = gen->add_subcommand("apache",
+                                      "Apache prefork right after start: workers serve requests (Tables 6 and 7; v2)");
+        c->add_option("--heap-mib", o->p.heap_mib, "The parent's writable memory (MiB)")->capture_default_str();
+        c->add_option("--ro-mib", o->p.ro_mib, "Read-only data inherited by the workers (MiB)")->capture_default_str();
+        c->add_option("--workers", o->p.workers, "Workers forked at start (StartServers)")->capture_default_str();
+        c->add_option("--requests", o->p.requests, "Requests")->capture_default_str();
+        c->add_option("--rate", o->p.rate, "Requests per second (Poisson arrivals)")->capture_default_str();
+        c->add_option("--start-ms", o->p.start_ms, "The first request arrives after this (ms)")->capture_default_str();
+        c->add_option("--init-writes", o->p.init_writes, "Inherited heap pages a worker writes at its start")
+            ->capture_default_str();
+        c->add_option("--ro-reads", o->p.ro_reads, "Read-only pages read per request")->capture_default_str();
+        c->add_option("--heap-reads", o->p.heap_reads, "Inherited heap pages read per request")->capture_default_str();
+        c->add_option("--heap-writes", o->p.heap_writes, "Hot inherited heap pages written per request")
+            ->capture_default_str();
+        c->add_option("--hot-kib", o->p.hot_kib, "The hot part of the parent's heap (KiB)")->capture_default_str();
+        c->add_option("--own-writes", o->p.own_writes, "Worker heap pages written per request")->capture_default_str();
+        c->add_option("--worker-heap-mib", o->p.worker_heap_mib, "Each worker's own heap (MiB)")->capture_default_str();
+        c->add_option("--service-ns", o->p.service_ns, "User time per request (ns)")->capture_default_str();
+        c->add_option("--seed", o->p.seed, "Random seed")->capture_default_str();
+        c->add_option("--base", o->base, "Base address")->capture_default_str();
+        add_output(c, o->out);
+        c->callback([o] {
+            guarded([&] {
+                o->p.base = parse_addr(o->base, "base");
+                save(o->out, gen_apache(o->p));
             });
         });
     }

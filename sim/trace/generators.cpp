@@ -1301,4 +1301,179 @@ Trace gen_launcher(const LauncherParams& p) {
     return b.finish("launcher");
 }
 
+namespace {
+
+std::uint64_t mib_to_bytes(double mib, const char* what) {
+    if (!(mib > 0) || !std::isfinite(mib)) {
+        throw std::invalid_argument(fmt::format("{} must be > 0 MiB", what));
+    }
+    return gib_to_bytes(mib / 1024.0);
+}
+
+std::uint64_t align_gib(std::uint64_t bytes) {
+    return (bytes + kGiB - 1) / kGiB * kGiB;
+}
+
+} // namespace
+
+Trace gen_triforce(const TriforceParams& p) {
+    const std::uint64_t ram = gib_to_bytes(p.ram_gib);
+    const std::uint64_t pop = gib_to_bytes(p.populated_gib);
+    const std::uint64_t jit = mib_to_bytes(p.jit_mib, "triforce: JIT cache");
+    const std::uint64_t jit_used = mib_to_bytes(p.jit_used_mib, "triforce: used JIT cache");
+    const std::uint64_t qemu = mib_to_bytes(p.qemu_mib, "triforce: QEMU heap");
+    const std::uint64_t hot = mib_to_bytes(p.hot_mib, "triforce: hot region");
+    constexpr std::uint64_t kBitmap = 2 * kMiB; // TriforceAFL's MAP_SIZE (2^21)
+    if (pop > ram || hot > pop || jit_used + std::uint64_t{p.jit_writes} * kPageSize > jit) {
+        throw std::invalid_argument("triforce: need hot <= populated <= guest RAM, and used JIT + JIT writes <= JIT");
+    }
+    if (p.execs == 0 || p.window == 0) {
+        throw std::invalid_argument("triforce: need at least one test case and a window of >= 1");
+    }
+    if (!(p.long_fraction >= 0) || p.long_fraction > 1 || !(p.long_factor >= 1) || !std::isfinite(p.long_factor)) {
+        throw std::invalid_argument("triforce: long fraction must be in [0, 1] and long factor >= 1");
+    }
+    const std::uint64_t jit_base = p.base + align_gib(ram);
+    const std::uint64_t qemu_base = jit_base + align_gib(jit);
+    const std::uint64_t bitmap = qemu_base + align_gib(qemu);
+    check_base(p.base, bitmap + kBitmap - p.base);
+    Rng rng(p.seed);
+    Builder b;
+    b.set_version(2);
+    // The booted VM: guest RAM (its touched part), the JIT cache (its used part), QEMU's heap, the bitmap.
+    b.mmap(1, p.base, ram, kRW, kMapPrivate);
+    b.range(OpKind::Write, 1, p.base, pop);
+    b.mmap(1, jit_base, jit, kRW | kProtExec, kMapPrivate);
+    b.range(OpKind::Write, 1, jit_base, jit_used);
+    b.populate(1, qemu_base, qemu);
+    b.mmap(1, bitmap, kBitmap, kRW, kMapShared);
+    b.range(OpKind::Write, 1, bitmap, kBitmap);
+    b.mark(1, "fuzz-start");
+    const std::uint32_t campaign = b.intern("campaign");
+    const std::uint32_t exec = b.intern("exec");
+    auto page = [&](std::uint64_t start, std::uint64_t len) { return start + rng.below(len / kPageSize) * kPageSize; };
+    const std::uint64_t hot_base = p.base + pop - hot;
+    const std::uint64_t cpu_state = std::min<std::uint64_t>(qemu, 4 * kMiB);
+    b.push(OpKind::Begin, 1).label = campaign;
+    std::uint32_t win = 0;
+    for (unsigned i = 0; i < p.execs; ++i) {
+        if (i % p.window == 0) {
+            win = b.intern(fmt::format("win-{:04}", i / p.window));
+            b.push(OpKind::Begin, 1).label = win;
+        }
+        const auto child = static_cast<std::uint32_t>(i + 2);
+        b.push(OpKind::Begin, 1).label = exec;
+        b.push(OpKind::Run, 1).len = p.fuzzer_ns;
+        b.fork(1, child);
+        for (unsigned k = 0; k < p.qemu_writes; ++k) {
+            b.range(OpKind::Write, child, page(qemu_base, cpu_state), kPageSize);
+        }
+        for (unsigned k = 0; k < p.jit_reads; ++k) {
+            b.range(OpKind::Read, child, page(jit_base, jit_used), kPageSize);
+        }
+        for (unsigned k = 0; k < p.guest_reads; ++k) {
+            b.range(OpKind::Read, child, page(hot_base, hot), kPageSize);
+        }
+        for (unsigned k = 0; k < p.cold_reads; ++k) {
+            b.range(OpKind::Read, child, page(p.base, pop), kPageSize);
+        }
+        for (unsigned k = 0; k < p.guest_writes; ++k) {
+            b.range(OpKind::Write, child, page(hot_base, hot), kPageSize);
+        }
+        if (p.jit_writes != 0) {
+            b.range(OpKind::Write, child, jit_base + jit_used, std::uint64_t{p.jit_writes} * kPageSize);
+        }
+        for (unsigned k = 0; k < p.bitmap_writes; ++k) {
+            b.range(OpKind::Write, child, page(bitmap, kBitmap), kPageSize);
+        }
+        const bool slow = rng.chance(p.long_fraction);
+        b.push(OpKind::Run, child).len =
+            slow ? static_cast<std::uint64_t>(static_cast<double>(p.target_ns) * p.long_factor) : p.target_ns;
+        b.exit(child);
+        b.push(OpKind::Wait, 1).child = child;
+        b.push(OpKind::End, 1).label = exec;
+        if ((i + 1) % p.window == 0 || i + 1 == p.execs) {
+            b.push(OpKind::End, 1).label = win;
+        }
+    }
+    b.push(OpKind::End, 1).label = campaign;
+    b.mark(1, "fuzz-done");
+    b.exit(1);
+    return b.finish("triforce");
+}
+
+Trace gen_apache(const ApacheParams& p) {
+    const std::uint64_t heap = mib_to_bytes(p.heap_mib, "apache: heap");
+    const std::uint64_t ro = mib_to_bytes(p.ro_mib, "apache: read-only data");
+    const std::uint64_t hot = mib_to_bytes(p.hot_kib / 1024.0, "apache: hot part");
+    const std::uint64_t own = mib_to_bytes(p.worker_heap_mib, "apache: worker heap");
+    constexpr std::uint64_t kScoreboard = kMiB;
+    if (hot > heap || std::uint64_t{p.own_writes} * kPageSize > own) {
+        throw std::invalid_argument("apache: need hot part <= heap and own writes <= worker heap");
+    }
+    if (p.workers == 0 || p.workers > kScoreboard / kPageSize || p.requests == 0) {
+        throw std::invalid_argument("apache: need 1 to 256 workers and at least one request");
+    }
+    check_positive(p.rate, "apache: rate");
+    check_positive(p.start_ms, "apache: start");
+    const std::uint64_t ro_base = p.base + align_gib(heap);
+    const std::uint64_t sb = ro_base + align_gib(ro);
+    const std::uint64_t own_base = sb + kGiB; // each worker's heap, at the same address in every worker
+    check_base(p.base, own_base + own - p.base);
+    Rng rng(p.seed);
+    Builder b;
+    b.set_version(2);
+    b.populate(1, p.base, heap);
+    b.populate(1, ro_base, ro);
+    b.mprotect(1, ro_base, ro, kProtRead);
+    b.mmap(1, sb, kScoreboard, kRW, kMapShared);
+    b.range(OpKind::Write, 1, sb, kScoreboard);
+    auto page = [&](std::uint64_t start, std::uint64_t len) { return start + rng.below(len / kPageSize) * kPageSize; };
+    const std::uint32_t start = b.intern("start");
+    b.push(OpKind::Begin, 1).label = start;
+    for (unsigned w = 1; w <= p.workers; ++w) {
+        b.fork(1, w + 1);
+    }
+    b.push(OpKind::End, 1).label = start;
+    b.mark(1, "started");
+    for (unsigned w = 1; w <= p.workers; ++w) {
+        const std::uint32_t pid = w + 1;
+        b.push(OpKind::Cpu, pid).child = w;
+        for (unsigned k = 0; k < p.init_writes; ++k) {
+            b.range(OpKind::Write, pid, page(p.base, heap), kPageSize);
+        }
+        b.mmap(pid, own_base, own, kRW, kMapPrivate);
+    }
+    Timed T(b);
+    double t = p.start_ms * kMs;
+    for (unsigned i = 0; i < p.requests; ++i) {
+        t += -std::log(1.0 - rng.unit()) / p.rate * kS;
+        const std::uint32_t w = i % p.workers + 1;
+        const std::uint32_t pid = w + 1;
+        T.begin(t, pid, 0, "req", &t);
+        for (unsigned k = 0; k < p.ro_reads; ++k) {
+            T.access(t, OpKind::Read, pid, 0, page(ro_base, ro), kPageSize);
+        }
+        for (unsigned k = 0; k < p.heap_reads; ++k) {
+            T.access(t, OpKind::Read, pid, 0, page(p.base, heap), kPageSize);
+        }
+        for (unsigned k = 0; k < p.heap_writes; ++k) {
+            T.access(t, OpKind::Write, pid, 0, page(p.base, hot), kPageSize);
+        }
+        if (p.own_writes != 0) {
+            T.access(t, OpKind::Write, pid, 0, own_base, std::uint64_t{p.own_writes} * kPageSize);
+        }
+        T.access(t, OpKind::Write, pid, 0, sb + (w - 1) * kPageSize, kPageSize);
+        T.run(t, pid, 0, p.service_ns);
+        T.end(t, pid, 0, "req");
+    }
+    T.flush();
+    for (unsigned w = 1; w <= p.workers; ++w) {
+        b.exit(w + 1);
+        b.push(OpKind::Wait, 1).child = w + 1;
+    }
+    b.exit(1);
+    return b.finish("apache");
+}
+
 } // namespace odf::trace

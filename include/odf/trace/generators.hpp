@@ -184,4 +184,73 @@ struct LauncherParams {
 };
 [[nodiscard]] Trace gen_launcher(const LauncherParams& p);
 
+// (j) TriforceAFL (Fig. 10: fuzzing a kernel in QEMU full-system emulation, VM cloning by fork). Pid 1 is the QEMU
+// fork server (CPU 0): it maps guest RAM (`ram_gib`, the first `populated_gib` of it written: what the booted guest
+// has touched), a JIT code cache of `jit_mib` (rwx, the first `jit_used_mib` written: the translations made while
+// booting), QEMU's own heap (`qemu_mib`, written) and AFL's shared coverage bitmap (2 MiB, TriforceAFL's MAP_SIZE
+// 2^21, shared), `mark fuzz-start`, `begin campaign`; then per test case: `begin exec`, `run fuzzer_ns`, `fork C`.
+// C (the cloned VM) writes `qemu_writes` pages of the first 4 MiB of QEMU's heap (CPU state, softmmu TLB), reads
+// `guest_reads` and writes `guest_writes` random pages of the guest's hot region (the last `hot_mib` of the
+// populated RAM: kernel stacks, slab, page cache a syscall touches), reads `cold_reads` random pages of all the
+// populated RAM, reads `jit_reads` random pages of the used JIT cache, writes `jit_writes` pages at the cache's fill
+// pointer (new translations, lost when C exits: TriforceAFL's parent does not mirror them), writes `bitmap_writes`
+// random bitmap pages, `run target_ns` (x `long_factor` for a fraction `long_fraction` of the test cases: inputs
+// with long system calls, Fig. 10's dips), exits; pid 1 `wait`s, `end exec`. Every `window` test cases form an
+// interval `win-NNNN` (its latency: the window's duration, so execs/s over time). Executions per second =
+// execs / the campaign's latency.
+struct TriforceParams {
+    double ram_gib = 1.0;              // TriforceLinuxSyscallFuzzer's runFuzz: qemu -m 1G
+    double populated_gib = 0.25;       // of guest RAM, touched by the booted guest (a guess)
+    double jit_mib = 256;              // QEMU 2.x system mode: code_gen_buffer = guest RAM / 4
+    double jit_used_mib = 32;          // translations made while booting (a guess)
+    double qemu_mib = 64;              // QEMU's own heap (devices, TB metadata, glib)
+    double hot_mib = 16;               // the guest's working set of a test case, within the populated RAM
+    unsigned execs = 300;              // test cases
+    unsigned window = 20;              // test cases per `win-NNNN` interval
+    unsigned qemu_writes = 16;         // per test case, in the first 4 MiB of QEMU's heap
+    unsigned guest_reads = 256;        // in the hot region
+    unsigned guest_writes = 64;        // in the hot region
+    unsigned cold_reads = 32;          // anywhere in the populated RAM
+    unsigned jit_reads = 128;          // in the used JIT cache
+    unsigned jit_writes = 8;           // new translations at the fill pointer
+    unsigned bitmap_writes = 32;       // coverage bitmap pages
+    std::uint64_t target_ns = 5000000; // the emulated kernel's run per test case (TCG)
+    std::uint64_t fuzzer_ns = 100000;  // afl-fuzz's mutation and bookkeeping per test case
+    double long_fraction = 0.02;       // test cases with a long system call
+    double long_factor = 10;           // their run is target_ns x this
+    std::uint64_t seed = 1;
+    std::uint64_t base = 0x100000000000ULL; // guest RAM; the JIT cache, QEMU's heap and the bitmap follow
+};
+[[nodiscard]] Trace gen_triforce(const TriforceParams& p);
+
+// (k) Apache httpd (prefork MPM) right after it starts (Tables 6 and 7). Pid 1 (the parent, CPU 0) writes its heap
+// (`heap_mib`: configuration pools, modules' data) and read-only data (`ro_mib`: written, then mprotect r: library
+// text and constant data, which the model treats as anonymous memory), maps the scoreboard (shared, 1 MiB),
+// `begin start`, forks `workers` children, `end start`. Worker w (CPU w) starts with `init_writes` writes to
+// inherited heap pages (child_init) and maps its own heap (`worker_heap_mib`, private, untouched). From `start_ms`
+// on, `requests` requests arrive as a Poisson process of `rate` per second, dispatched to the workers in turn; each
+// is `begin req AT`, `ro_reads` random reads of the read-only data, `heap_reads` random reads of the inherited heap,
+// `heap_writes` random writes to the inherited heap's hot part (the first `hot_kib`: the allocator's free lists and
+// pools every request reuses), `own_writes` writes to the worker's heap (one request's pool, reused by the next),
+// a write of the worker's scoreboard slot, `run service_ns`, `end req`. Then the workers and the parent exit.
+struct ApacheParams {
+    double heap_mib = 24; // the parent's writable memory
+    double ro_mib = 16;   // read-only data inherited by the workers
+    unsigned workers = 5; // Debian's mpm_prefork StartServers
+    unsigned requests = 2000;
+    double rate = 10000;       // requests per second (Poisson)
+    double start_ms = 200;     // the first request may arrive from here on (after the workers exist)
+    unsigned init_writes = 32; // child_init: inherited heap pages a worker writes before serving
+    unsigned ro_reads = 32;
+    unsigned heap_reads = 32;
+    unsigned heap_writes = 8;
+    double hot_kib = 1024; // the hot part of the parent's heap the requests write
+    unsigned own_writes = 4;
+    double worker_heap_mib = 4;
+    std::uint64_t service_ns = 30000; // user time per request
+    std::uint64_t seed = 1;
+    std::uint64_t base = 0x100000000000ULL;
+};
+[[nodiscard]] Trace gen_apache(const ApacheParams& p);
+
 } // namespace odf::trace
