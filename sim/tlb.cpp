@@ -44,52 +44,6 @@ void Tlb::Array::init(int entries, int ways_) {
     }
 }
 
-void Tlb::Array::idx_insert(std::uint64_t k, int slot) {
-    std::uint64_t h = home(k);
-    while (idx_key[h] != 0 && idx_key[h] != k) {
-        h = (h + 1) & idx_mask;
-    }
-    idx_key[h] = k;
-    idx_slot[h] = slot;
-}
-
-// Linear-probing deletion with backward shift: the table never holds tombstones.
-void Tlb::Array::idx_erase(std::uint64_t k) {
-    std::uint64_t h = home(k);
-    while (idx_key[h] != k) {
-        if (idx_key[h] == 0) {
-            return;
-        }
-        h = (h + 1) & idx_mask;
-    }
-    std::uint64_t hole = h;
-    for (std::uint64_t j = (hole + 1) & idx_mask; idx_key[j] != 0; j = (j + 1) & idx_mask) {
-        const std::uint64_t want = home(idx_key[j]);
-        // move j into the hole unless its home lies cyclically in (hole, j]
-        const bool stays = hole <= j ? (want > hole && want <= j) : (want > hole || want <= j);
-        if (!stays) {
-            idx_key[hole] = idx_key[j];
-            idx_slot[hole] = idx_slot[j];
-            hole = j;
-        }
-    }
-    idx_key[hole] = 0;
-    idx_slot[hole] = -1;
-}
-
-void Tlb::Array::set_key(int i, std::uint64_t k) {
-    const auto u = static_cast<std::size_t>(i);
-    if (indexed()) {
-        if (key[u] != 0) {
-            idx_erase(key[u]);
-        }
-        if (k != 0) {
-            idx_insert(k, i);
-        }
-    }
-    key[u] = k;
-}
-
 void Tlb::Array::demote(int i) {
     const std::size_t s = set_of_slot(i);
     if (tail[s] == i) {
@@ -112,9 +66,8 @@ Tlb::Tlb(const TlbGeometry& g) {
     l1_.init(g.l1_entries, g.l1_ways);
     l2_.init(g.l2_entries, g.l2_ways);
     const int pwc = std::max(1, g.pwc_entries);
-    for (auto& p : pwc_) {
-        p.assign(static_cast<std::size_t>(pwc), 0);
-    }
+    pwc_n_ = static_cast<std::size_t>(pwc);
+    pwc_.assign(3 * pwc_n_, 0);
     pwc_mask_ = (pwc & (pwc - 1)) == 0 ? static_cast<std::uint64_t>(pwc - 1) : 0;
 }
 
@@ -169,9 +122,7 @@ void Tlb::flush_all() {
         std::fill(a->idx_key.begin(), a->idx_key.end(), 0);
         std::fill(a->idx_slot.begin(), a->idx_slot.end(), -1);
     }
-    for (auto& p : pwc_) {
-        std::fill(p.begin(), p.end(), 0);
-    }
+    std::fill(pwc_.begin(), pwc_.end(), 0);
     any_huge_ = false;
 }
 
@@ -187,36 +138,7 @@ void Tlb::flush_page(PageNumber page) {
         }
     }
     // invlpg also drops the paging-structure caches.
-    for (auto& p : pwc_) {
-        std::fill(p.begin(), p.end(), 0);
-    }
-}
-
-// The page-walk caches are modelled direct-mapped (slot = key mod entries): one probe per level.
-int Tlb::pwc_lookup(VirtAddr addr) const {
-    const std::uint64_t va = addr.value;
-    static constexpr int kShift[3] = {39, 30, 21};
-    int skip = 0;
-    for (int lvl = 0; lvl < 3; ++lvl) {
-        const std::uint64_t k = (va >> kShift[lvl]) + 1;
-        const auto& c = pwc_[lvl];
-        if (c[pwc_slot(k)] != k) {
-            break;
-        }
-        skip = lvl + 1;
-    }
-    return skip;
-}
-
-void Tlb::pwc_fill(VirtAddr addr, bool pde_is_leaf) {
-    const std::uint64_t va = addr.value;
-    static constexpr int kShift[3] = {39, 30, 21};
-    const int levels = pde_is_leaf ? 2 : 3;
-    for (int lvl = 0; lvl < levels; ++lvl) {
-        const std::uint64_t k = (va >> kShift[lvl]) + 1;
-        auto& c = pwc_[lvl];
-        c[pwc_slot(k)] = k;
-    }
+    std::fill(pwc_.begin(), pwc_.end(), 0);
 }
 
 } // namespace odf

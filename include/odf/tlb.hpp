@@ -46,8 +46,34 @@ class Tlb {
     void flush_all();
     void flush_page(PageNumber vpn);
     // Page-walk caches: how many of the three upper levels (PML4E, PDPTE, PDE) a walk of `va` can skip.
-    [[nodiscard]] int pwc_lookup(VirtAddr va) const;
-    void pwc_fill(VirtAddr va, bool pde_is_leaf);
+    // Inline and unrolled: every TLB miss does both.
+    [[nodiscard]] int pwc_lookup(VirtAddr va) const {
+        const std::uint64_t k0 = (va.value >> 39) + 1;
+        const std::uint64_t k1 = (va.value >> 30) + 1;
+        const std::uint64_t k2 = (va.value >> 21) + 1;
+        const std::uint64_t* c = pwc_.data();
+        if (c[pwc_slot(k0)] != k0) {
+            return 0;
+        }
+        if (c[pwc_n_ + pwc_slot(k1)] != k1) {
+            return 1;
+        }
+        if (c[2 * pwc_n_ + pwc_slot(k2)] != k2) {
+            return 2;
+        }
+        return 3;
+    }
+    void pwc_fill(VirtAddr va, bool pde_is_leaf) {
+        const std::uint64_t k0 = (va.value >> 39) + 1;
+        const std::uint64_t k1 = (va.value >> 30) + 1;
+        std::uint64_t* c = pwc_.data();
+        c[pwc_slot(k0)] = k0;
+        c[pwc_n_ + pwc_slot(k1)] = k1;
+        if (!pde_is_leaf) {
+            const std::uint64_t k2 = (va.value >> 21) + 1;
+            c[2 * pwc_n_ + pwc_slot(k2)] = k2;
+        }
+    }
 
   private:
     // One TLB level: `sets` sets of `ways` entries, exact LRU kept as a doubly linked list per set, so that a hit,
@@ -161,11 +187,61 @@ class Tlb {
     Array l1_;
     Array l2_;
     bool any_huge_ = false;
-    std::vector<std::uint64_t> pwc_[3]; // keys: va >> 39, va >> 30, va >> 21 (+1, 0 invalid)
-    std::uint64_t pwc_mask_ = 0;        // entries - 1 when a power of two, else 0 (then: modulo)
+    // The page-walk caches, direct-mapped (slot = key mod entries): one probe per level. Level l (0: PML4E keyed
+    // by va >> 39, 1: PDPTE by va >> 30, 2: PDE by va >> 21; key + 1, 0 invalid) is [l * pwc_n_, (l + 1) * pwc_n_).
+    std::vector<std::uint64_t> pwc_;
+    std::size_t pwc_n_ = 1;
+    std::uint64_t pwc_mask_ = 0; // entries - 1 when a power of two, else 0 (then: modulo)
     [[nodiscard]] std::size_t pwc_slot(std::uint64_t k) const {
-        return static_cast<std::size_t>(pwc_mask_ != 0 ? k & pwc_mask_ : k % pwc_[0].size());
+        return static_cast<std::size_t>(pwc_mask_ != 0 ? k & pwc_mask_ : k % pwc_n_);
     }
 };
+
+// The index and key updates of Tlb::Array: inline, as every TLB fill does them.
+inline void Tlb::Array::idx_insert(std::uint64_t k, int slot) {
+    std::uint64_t h = home(k);
+    while (idx_key[h] != 0 && idx_key[h] != k) {
+        h = (h + 1) & idx_mask;
+    }
+    idx_key[h] = k;
+    idx_slot[h] = slot;
+}
+
+// Linear-probing deletion with backward shift: the table never holds tombstones.
+inline void Tlb::Array::idx_erase(std::uint64_t k) {
+    std::uint64_t h = home(k);
+    while (idx_key[h] != k) {
+        if (idx_key[h] == 0) {
+            return;
+        }
+        h = (h + 1) & idx_mask;
+    }
+    std::uint64_t hole = h;
+    for (std::uint64_t j = (hole + 1) & idx_mask; idx_key[j] != 0; j = (j + 1) & idx_mask) {
+        const std::uint64_t want = home(idx_key[j]);
+        // move j into the hole unless its home lies cyclically in (hole, j]
+        const bool stays = hole <= j ? (want > hole && want <= j) : (want > hole || want <= j);
+        if (!stays) {
+            idx_key[hole] = idx_key[j];
+            idx_slot[hole] = idx_slot[j];
+            hole = j;
+        }
+    }
+    idx_key[hole] = 0;
+    idx_slot[hole] = -1;
+}
+
+inline void Tlb::Array::set_key(int i, std::uint64_t k) {
+    const auto u = static_cast<std::size_t>(i);
+    if (indexed()) {
+        if (key[u] != 0) {
+            idx_erase(key[u]);
+        }
+        if (k != 0) {
+            idx_insert(k, i);
+        }
+    }
+    key[u] = k;
+}
 
 } // namespace odf
