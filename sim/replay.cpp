@@ -213,7 +213,7 @@ struct OpSource {
 
 // One mode of a replay: its own Simulator (kernel, oracle, observers), nothing shared with the other modes.
 ModeResult replay_mode(const OpSource& src, const ReplayOptions& opt, ForkMode mode, bool bar_on) {
-    // A streamed trace's labels grow as a text file is read: the shell the observers see is kept up to date.
+    // A streamed trace: the observers see a shell with the whole file's labels (from the first pass) and no ops.
     trace::Trace shell;
     if (src.whole == nullptr) {
         shell = src.head;
@@ -252,9 +252,6 @@ ModeResult replay_mode(const OpSource& src, const ReplayOptions& opt, ForkMode m
         trace::TraceReader reader(src.path);
         std::vector<trace::Op> batch;
         while (reader.next(batch)) {
-            if (reader.labels().size() != shell.labels.size()) {
-                shell.labels = reader.labels();
-            }
             run(batch);
         }
     }
