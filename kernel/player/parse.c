@@ -375,89 +375,89 @@ static void parse_line(struct trace *t, char *s, size_t *cap)
 	if (!strcmp(name, "mmap")) {
 		NARGS(4, 4);
 		op.kind = OP_MMAP;
-		op.a = num_arg(tok, 2, "address");
-		op.b = num_arg(tok, 3, "length");
+		op.addr = num_arg(tok, 2, "address");
+		op.len = num_arg(tok, 3, "length");
 		op.prot = parse_prot(tok[4]);
 		if (!strcmp(tok[5], "shared"))
 			op.flags = MAPF_SHARED;
 		else if (strcmp(tok[5], "private"))
 			bad("bad flags '%s' (private or shared)", tok[5]);
-		check_aligned(op.a, op.b, 1);
-		mark_slots(t, op.a, op.b);
+		check_aligned(op.addr, op.len, 1);
+		mark_slots(t, op.addr, op.len);
 	} else if (!strcmp(name, "munmap") || !strcmp(name, "pin") || !strcmp(name, "unpin")) {
 		NARGS(2, 2);
 		op.kind = name[0] == 'm' ? OP_MUNMAP : name[0] == 'p' ? OP_PIN : OP_UNPIN;
-		op.a = num_arg(tok, 2, "address");
-		op.b = num_arg(tok, 3, "length");
-		check_aligned(op.a, op.b, 1);
-		mark_slots(t, op.a, op.b);
+		op.addr = num_arg(tok, 2, "address");
+		op.len = num_arg(tok, 3, "length");
+		check_aligned(op.addr, op.len, 1);
+		mark_slots(t, op.addr, op.len);
 	} else if (!strcmp(name, "mprotect")) {
 		NARGS(3, 3);
 		op.kind = OP_MPROTECT;
-		op.a = num_arg(tok, 2, "address");
-		op.b = num_arg(tok, 3, "length");
+		op.addr = num_arg(tok, 2, "address");
+		op.len = num_arg(tok, 3, "length");
 		op.prot = parse_prot(tok[4]);
-		check_aligned(op.a, op.b, 1);
-		mark_slots(t, op.a, op.b);
+		check_aligned(op.addr, op.len, 1);
+		mark_slots(t, op.addr, op.len);
 	} else if (!strcmp(name, "madvise")) {
 		NARGS(3, 3);
 		op.kind = OP_MADVISE;
-		op.a = num_arg(tok, 2, "address");
-		op.b = num_arg(tok, 3, "length");
+		op.addr = num_arg(tok, 2, "address");
+		op.len = num_arg(tok, 3, "length");
 		if (strcmp(tok[4], "dontneed"))
 			bad("bad advice '%s' (only dontneed)", tok[4]);
-		check_aligned(op.a, op.b, 1);
-		mark_slots(t, op.a, op.b);
+		check_aligned(op.addr, op.len, 1);
+		mark_slots(t, op.addr, op.len);
 	} else if (!strcmp(name, "mremap")) {
 		NARGS(4, 4);
 		op.kind = OP_MREMAP;
-		op.a = num_arg(tok, 2, "address");
-		op.b = num_arg(tok, 3, "length");
-		op.c = num_arg(tok, 4, "new address");
-		op.d = num_arg(tok, 5, "new length");
-		check_aligned(op.a, op.b, 1);
-		check_aligned(op.c, op.d, 1);
-		if (op.a < op.c + op.d && op.c < op.a + op.b)
+		op.addr = num_arg(tok, 2, "address");
+		op.len = num_arg(tok, 3, "length");
+		op.new_addr = num_arg(tok, 4, "new address");
+		op.new_len = num_arg(tok, 5, "new length");
+		check_aligned(op.addr, op.len, 1);
+		check_aligned(op.new_addr, op.new_len, 1);
+		if (op.addr < op.new_addr + op.new_len && op.new_addr < op.addr + op.len)
 			bad("mremap ranges overlap");
-		mark_slots(t, op.a, op.b);
-		mark_slots(t, op.c, op.d);
+		mark_slots(t, op.addr, op.len);
+		mark_slots(t, op.new_addr, op.new_len);
 	} else if (!strcmp(name, "brk")) {
 		NARGS(1, 1);
 		op.kind = OP_BRK;
-		op.a = num_arg(tok, 2, "address");
-		if (op.a & (PAGE_SZ - 1))
-			bad("address 0x%llx not 4 KiB aligned", (unsigned long long)op.a);
-		if (op.a > USER_TOP)
-			bad("range 0x%llx+0x0 beyond user space (0x800000000000)", (unsigned long long)op.a);
+		op.addr = num_arg(tok, 2, "address");
+		if (op.addr & (PAGE_SZ - 1))
+			bad("address 0x%llx not 4 KiB aligned", (unsigned long long)op.addr);
+		if (op.addr > USER_TOP)
+			bad("range 0x%llx+0x0 beyond user space (0x800000000000)", (unsigned long long)op.addr);
 		if (!hs->has_brk) {
 			hs->has_brk = 1;
-			hs->brk_lo = hs->brk_hi = op.a;
+			hs->brk_lo = hs->brk_hi = op.addr;
 		}
-		if (op.a > hs->brk_hi)
-			hs->brk_hi = op.a;
-		if (op.a >= hs->brk_lo)
+		if (op.addr > hs->brk_hi)
+			hs->brk_hi = op.addr;
+		if (op.addr >= hs->brk_lo)
 			mark_slots(t, hs->brk_lo, hs->brk_hi - hs->brk_lo);
 	} else if (!strcmp(name, "r") || !strcmp(name, "w")) {
 		NARGS(1, 2);
 		op.kind = name[0] == 'r' ? OP_R : OP_W;
-		op.a = num_arg(tok, 2, "address");
-		op.b = nargs == 2 ? num_arg(tok, 3, "length") : PAGE_SZ - (op.a & (PAGE_SZ - 1));
-		if (!op.b)
+		op.addr = num_arg(tok, 2, "address");
+		op.len = nargs == 2 ? num_arg(tok, 3, "length") : PAGE_SZ - (op.addr & (PAGE_SZ - 1));
+		if (!op.len)
 			bad("zero length");
-		mark_slots(t, op.a, op.b);
+		mark_slots(t, op.addr, op.len);
 	} else if (!strcmp(name, "getref")) {
 		NARGS(3, 3);
 		op.kind = OP_GETREF;
-		op.a = num_arg(tok, 2, "address");
-		op.b = num_arg(tok, 3, "length");
+		op.addr = num_arg(tok, 2, "address");
+		op.len = num_arg(tok, 3, "length");
 		if (!strcmp(tok[4], "pin"))
 			op.flags = REF_PIN;
 		else if (strcmp(tok[4], "get"))
 			bad("bad getref kind '%s' (get or pin)", tok[4]);
-		check_aligned(op.a, op.b, 1);
-		mark_slots(t, op.a, op.b);
-		ps->refs += op.b / PAGE_SZ;
-		ps->ref_fds += op.b / PAGE_SZ * (op.flags == REF_PIN ? 1 : 2);
+		check_aligned(op.addr, op.len, 1);
+		mark_slots(t, op.addr, op.len);
+		ps->refs += op.len / PAGE_SZ;
+		ps->ref_fds += op.len / PAGE_SZ * (op.flags == REF_PIN ? 1 : 2);
 		if (ps->refs > t->max_refs)
 			t->max_refs = ps->refs;
 		if (ps->ref_fds > t->max_ref_fds)
@@ -465,10 +465,10 @@ static void parse_line(struct trace *t, char *s, size_t *cap)
 	} else if (!strcmp(name, "readref") || !strcmp(name, "putref")) {
 		NARGS(2, 2);
 		op.kind = name[0] == 'r' ? OP_READREF : OP_PUTREF;
-		op.a = num_arg(tok, 2, "address");
-		op.b = num_arg(tok, 3, "length");
-		check_aligned(op.a, op.b, 1);
-		mark_slots(t, op.a, op.b);
+		op.addr = num_arg(tok, 2, "address");
+		op.len = num_arg(tok, 3, "length");
+		check_aligned(op.addr, op.len, 1);
+		mark_slots(t, op.addr, op.len);
 	} else if (!strcmp(name, "fork") || !strcmp(name, "vfork") || !strcmp(name, "spawn")) {
 		NARGS(1, 1);
 		op.kind = name[0] == 'f' ? OP_FORK : name[0] == 'v' ? OP_VFORK : OP_SPAWN;
@@ -548,15 +548,15 @@ static void parse_line(struct trace *t, char *s, size_t *cap)
 	} else if (!strcmp(name, "cpu")) {
 		NARGS(1, 1);
 		op.kind = OP_CPU;
-		op.a = num_arg(tok, 2, "cpu");
-		if (op.a > 4095)
-			bad("cpu %llu out of range", (unsigned long long)op.a);
-		if (op.a > t->max_cpu)
-			t->max_cpu = (uint32_t)op.a;
+		op.cpu = num_arg(tok, 2, "cpu");
+		if (op.cpu > 4095)
+			bad("cpu %llu out of range", (unsigned long long)op.cpu);
+		if (op.cpu > t->max_cpu)
+			t->max_cpu = (uint32_t)op.cpu;
 	} else if (!strcmp(name, "run")) {
 		NARGS(1, 1);
 		op.kind = OP_RUN;
-		op.a = num_arg(tok, 2, "ns");
+		op.ns = num_arg(tok, 2, "ns");
 	} else if (!strcmp(name, "wait")) {
 		NARGS(1, 1);
 		op.kind = OP_WAIT;
@@ -588,7 +588,7 @@ static void parse_line(struct trace *t, char *s, size_t *cap)
 			NARGS(1, 1);
 		op.kind = begin ? OP_BEGIN : OP_END;
 		if (begin && nargs == 2)
-			op.a = num_arg(tok, 3, "time");
+			op.at = num_arg(tok, 3, "time");
 		for (k = 0; k < g_niv; k++)
 			if (g_iv[k].thr == op.thr && !strcmp(t->labels + g_iv[k].label, tok[2]))
 				break;

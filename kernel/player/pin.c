@@ -25,7 +25,7 @@
 
 struct ring {
 	int fd;
-	uint64_t a, len; /* trace addresses */
+	uint64_t addr, len; /* trace addresses */
 };
 
 static struct ring g_rings[MAX_RINGS];
@@ -55,7 +55,7 @@ static int ring_pin(uint64_t a, uint64_t len)
 		close(fd);
 		return -e;
 	}
-	g_rings[g_nrings++] = (struct ring){ .fd = fd, .a = a, .len = len };
+	g_rings[g_nrings++] = (struct ring){ .fd = fd, .addr = a, .len = len };
 	return 0;
 }
 
@@ -163,14 +163,14 @@ void unpin_range(uint64_t a, uint64_t len)
 	for (int i = g_nrings; i-- > 0;) {
 		struct ring rg = g_rings[i];
 
-		if (rg.a >= a + len || rg.a + rg.len <= a)
+		if (rg.addr >= a + len || rg.addr + rg.len <= a)
 			continue;
 		ring_drop(i);
 		/* Re-pin the parts of that range outside [a, a+len). */
-		if (rg.a < a)
-			ring_pin(rg.a, a - rg.a);
-		if (rg.a + rg.len > a + len)
-			ring_pin(a + len, rg.a + rg.len - (a + len));
+		if (rg.addr < a)
+			ring_pin(rg.addr, a - rg.addr);
+		if (rg.addr + rg.len > a + len)
+			ring_pin(a + len, rg.addr + rg.len - (a + len));
 	}
 }
 

@@ -25,7 +25,15 @@ enum op_kind {
 #define REF_PIN 1	/* getref: flags */
 
 struct op {
-	uint64_t a, b, c, d;	/* addr, len, (mremap) new addr, new len; cpu: N; run: NS; begin: AT */
+	union {
+		uint64_t addr;	/* range ops, brk: the (first) address */
+		uint64_t cpu;	/* cpu N */
+		uint64_t ns;	/* run NS (parsed, not executed: the guest runs at its own speed) */
+		uint64_t at;	/* begin LABEL AT: the arrival time */
+	};
+	uint64_t len;		/* range ops: bytes */
+	uint64_t new_addr;	/* mremap */
+	uint64_t new_len;	/* mremap */
 	uint32_t line;
 	uint32_t pid;		/* trace pid */
 	uint32_t tid;		/* trace thread (0: the main thread) */

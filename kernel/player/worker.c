@@ -125,7 +125,7 @@ static void thp_off(const struct op *op, uint64_t r, uint64_t len)
 
 static void do_access(const struct op *op)
 {
-	uint64_t first = op->a & ~(PAGE_SZ - 1), last = (op->a + op->b - 1) & ~(PAGE_SZ - 1);
+	uint64_t first = op->addr & ~(PAGE_SZ - 1), last = (op->addr + op->len - 1) & ~(PAGE_SZ - 1);
 
 	g_hash = 0;
 	g_pages = 0;
@@ -179,7 +179,7 @@ static void do_refs(const struct op *op)
 {
 	uint64_t hash = 0, pages = 0, v;
 
-	for (uint64_t va = op->a; va < op->a + op->b; va += PAGE_SZ) {
+	for (uint64_t va = op->addr; va < op->addr + op->len; va += PAGE_SZ) {
 		int r = op->kind == OP_READREF ? readref_page(va, &v) : putref_page(va);
 
 		if (r) {
@@ -212,12 +212,12 @@ static void do_brk(const struct op *op)
 {
 	if (!g_has_heap) {
 		g_has_heap = 1;
-		g_heap_start = g_heap_end = op->a;
+		g_heap_start = g_heap_end = op->addr;
 		tell_heap(op);
 		return;
 	}
-	if (op->a > g_heap_end) {
-		uint64_t r = reloc(g_heap_end), len = op->a - g_heap_end;
+	if (op->addr > g_heap_end) {
+		uint64_t r = reloc(g_heap_end), len = op->addr - g_heap_end;
 
 		/* A growth onto another mapping is refused and leaves the break (docs/SEMANTICS.md, as the model). */
 		if (mmap((void *)r, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1,
@@ -227,11 +227,11 @@ static void do_brk(const struct op *op)
 			return;
 		}
 		thp_off(op, r, len);
-		g_heap_end = op->a;
-	} else if (op->a < g_heap_end && op->a >= g_heap_start) {
-		if (munmap((void *)reloc(op->a), g_heap_end - op->a))
+		g_heap_end = op->addr;
+	} else if (op->addr < g_heap_end && op->addr >= g_heap_start) {
+		if (munmap((void *)reloc(op->addr), g_heap_end - op->addr))
 			warn_op(op, "brk (munmap)");
-		g_heap_end = op->a;
+		g_heap_end = op->addr;
 	}
 	tell_heap(op);
 }
@@ -466,7 +466,7 @@ static void dump_maps(const struct op *op)
 static void run_op(const struct op *op)
 {
 	struct rusage ru0, ru1;	/* on this thread's stack: a wait's thread blocks while others run ops */
-	uint64_t r = reloc(op->a);
+	uint64_t r = reloc(op->addr);
 	uint64_t fail;
 
 	if (op->line == g_dump_line)
@@ -475,29 +475,29 @@ static void run_op(const struct op *op)
 	getrusage(g_who, &ru0);
 	switch (op->kind) {
 	case OP_MMAP:
-		if (mmap((void *)r, op->b, op->prot,
+		if (mmap((void *)r, op->len, op->prot,
 			 MAP_FIXED | MAP_ANONYMOUS | ((op->flags & MAPF_SHARED) ? MAP_SHARED : MAP_PRIVATE), -1,
 			 0) == MAP_FAILED)
 			warn_op(op, "mmap");
-		thp_off(op, r, op->b);
+		thp_off(op, r, op->len);
 		break;
 	case OP_MUNMAP:
-		if (munmap((void *)r, op->b))
+		if (munmap((void *)r, op->len))
 			warn_op(op, "munmap");
 		break;
 	case OP_MPROTECT:
-		if (mprotect((void *)r, op->b, op->prot))
+		if (mprotect((void *)r, op->len, op->prot))
 			warn_op(op, "mprotect");
 		break;
 	case OP_MADVISE:
-		if (madvise((void *)r, op->b, MADV_DONTNEED))
+		if (madvise((void *)r, op->len, MADV_DONTNEED))
 			warn_op(op, "madvise");
 		break;
 	case OP_MREMAP:
-		if (op->a == op->c) {
-			if (mremap((void *)r, op->b, op->d, 0) == MAP_FAILED)
+		if (op->addr == op->new_addr) {
+			if (mremap((void *)r, op->len, op->new_len, 0) == MAP_FAILED)
 				warn_op(op, "mremap");
-		} else if (mremap((void *)r, op->b, op->d, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)reloc(op->c)) ==
+		} else if (mremap((void *)r, op->len, op->new_len, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)reloc(op->new_addr)) ==
 			   MAP_FAILED) {
 			warn_op(op, "mremap");
 		}
@@ -506,7 +506,7 @@ static void run_op(const struct op *op)
 		do_brk(op);
 		break;
 	case OP_PIN:
-		if (pin_range(op->a, op->b, &fail)) {
+		if (pin_range(op->addr, op->len, &fail)) {
 			ob_rec_head(&g_ob, "pinfail", op->line, op->pid, op->tid);
 			ob_str(&g_ob, ",\"addr\":");
 			ob_u64(&g_ob, fail);
@@ -514,7 +514,7 @@ static void run_op(const struct op *op)
 		}
 		break;
 	case OP_UNPIN:
-		unpin_range(op->a, op->b);
+		unpin_range(op->addr, op->len);
 		break;
 	case OP_R:
 	case OP_W:
@@ -523,7 +523,7 @@ static void run_op(const struct op *op)
 			emit_read(op);
 		break;
 	case OP_GETREF:
-		if (getref_range(op->a, op->b, op->flags & REF_PIN, &fail)) {
+		if (getref_range(op->addr, op->len, op->flags & REF_PIN, &fail)) {
 			ob_rec_head(&g_ob, "reffail", op->line, op->pid, op->tid);
 			ob_str(&g_ob, ",\"addr\":");
 			ob_u64(&g_ob, fail);
@@ -549,7 +549,7 @@ static void run_op(const struct op *op)
 		emit_mem("exit", op, op->pid, op->tid);
 		break;
 	case OP_CPU:
-		set_cpu(op, (uint32_t)op->a);
+		set_cpu(op, (uint32_t)op->cpu);
 		break;
 	case OP_WAIT: {
 		int st;
