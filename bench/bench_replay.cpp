@@ -7,53 +7,34 @@
 //   snapshot             the Redis-style snapshot generator, 256 MiB: population faults, child scan, parent COWs
 //   fuzz                 the fuzzing-loop generator: 128 MiB parent, 200 forked children of 256 accesses each
 // The "File" variants include decoding the binary file (load_trace); the others replay a trace already in memory.
-#include <filesystem>
-#include <functional>
-#include <map>
-#include <memory>
-#include <system_error>
-
-#include <unistd.h>
-
 #include "common.hpp"
 #include "odf/trace/format.hpp"
 #include "odf/trace/generators.hpp"
 #include "odf/trace/io.hpp"
 
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <system_error>
+#include <unistd.h>
+
 namespace odf::bench {
 namespace {
 
-trace::Op mk(trace::OpKind k, std::uint32_t pid, std::uint64_t addr, std::uint64_t len) {
-    trace::Op op;
-    op.kind = k;
-    op.pid = pid;
-    op.addr = addr;
-    op.len = len;
-    if (k == trace::OpKind::Mmap) {
-        op.prot = trace::kProtRead | trace::kProtWrite;
-    }
-    return op;
-}
-
 // `bytes` populated, then 64 passes of 64-page reads over it with one write per pass.
 trace::Trace gen_scan(std::uint64_t bytes) {
-    trace::Trace t;
-    t.source = "scan";
+    trace::Builder b;
     const std::uint64_t chunk = 64 * kPageSize;
-    t.ops.push_back(mk(trace::OpKind::Mmap, 1, kBase, bytes));
-    t.ops.push_back(mk(trace::OpKind::Write, 1, kBase, bytes));
+    b.populate(1, kBase, bytes);
     for (int pass = 0; pass < 64; ++pass) {
         for (std::uint64_t o = 0; o < bytes; o += chunk) {
-            t.ops.push_back(mk(trace::OpKind::Read, 1, kBase + o, chunk));
+            b.read(1, kBase + o, chunk);
         }
-        t.ops.push_back(mk(trace::OpKind::Write, 1, kBase + std::uint64_t(pass) * kPageSize, kPageSize));
+        b.write(1, kBase + std::uint64_t(pass) * kPageSize, kPageSize);
     }
-    t.ops.push_back(mk(trace::OpKind::Exit, 1, 0, 0));
-    std::uint32_t line = 1;
-    for (auto& op : t.ops) {
-        op.line = ++line;
-    }
-    return t;
+    b.exit(1);
+    return b.finish("scan");
 }
 
 trace::Trace make(const std::string& name) {
@@ -130,7 +111,8 @@ void BM_Replay(benchmark::State& state, const std::string& name, ForkMode mode, 
     set_sim_counters(state, cycles / double(state.iterations()));
 }
 
-BENCHMARK_CAPTURE(BM_Replay, scan_classic, std::string("scan"), ForkMode::Classic, false)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Replay, scan_classic, std::string("scan"), ForkMode::Classic, false)
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Replay, scan_classic_file, std::string("scan"), ForkMode::Classic, true)
     ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Replay, hot_classic, std::string("hot"), ForkMode::Classic, false)->Unit(benchmark::kMillisecond);
@@ -138,10 +120,12 @@ BENCHMARK_CAPTURE(BM_Replay, hot_classic_file, std::string("hot"), ForkMode::Cla
     ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Replay, snapshot_classic, std::string("snapshot"), ForkMode::Classic, false)
     ->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_Replay, snapshot_odf, std::string("snapshot"), ForkMode::Odf, false)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Replay, snapshot_odf, std::string("snapshot"), ForkMode::Odf, false)
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Replay, snapshot_odf_file, std::string("snapshot"), ForkMode::Odf, true)
     ->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_Replay, fuzz_classic, std::string("fuzz"), ForkMode::Classic, false)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Replay, fuzz_classic, std::string("fuzz"), ForkMode::Classic, false)
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Replay, fuzz_odf, std::string("fuzz"), ForkMode::Odf, false)->Unit(benchmark::kMillisecond);
 
 } // namespace

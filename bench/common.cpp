@@ -56,61 +56,46 @@ SimConfig config_for(ForkMode mode, double populated_gib) {
     return c;
 }
 
-void Driver::apply(trace::Op op) {
-    op.line = ++line_;
-    sim_.apply(op, trace_);
+void Driver::apply() {
+    for (const trace::Op& op : b_.drain()) {
+        sim_.apply(op, b_.trace());
+    }
 }
-
-namespace {
-// An op on [addr, addr + len) of process pid.
-trace::Op range_op(trace::OpKind kind, std::uint32_t pid, std::uint64_t addr, std::uint64_t len) {
-    trace::Op op;
-    op.kind = kind;
-    op.pid = pid;
-    op.addr = addr;
-    op.len = len;
-    return op;
-}
-} // namespace
 
 void Driver::mmap(std::uint32_t pid, std::uint64_t addr, std::uint64_t len) {
-    trace::Op op = range_op(trace::OpKind::Mmap, pid, addr, len);
-    op.prot = trace::kProtRead | trace::kProtWrite;
-    op.flags = trace::kMapPrivate;
-    apply(op);
+    b_.mmap(pid, addr, len);
+    apply();
 }
 
 void Driver::munmap(std::uint32_t pid, std::uint64_t addr, std::uint64_t len) {
-    apply(range_op(trace::OpKind::Munmap, pid, addr, len));
+    b_.munmap(pid, addr, len);
+    apply();
 }
 
 void Driver::write(std::uint32_t pid, std::uint64_t addr, std::uint64_t len) {
-    apply(range_op(trace::OpKind::Write, pid, addr, len));
+    b_.write(pid, addr, len);
+    apply();
 }
 
 void Driver::read(std::uint32_t pid, std::uint64_t addr, std::uint64_t len) {
-    apply(range_op(trace::OpKind::Read, pid, addr, len));
+    b_.read(pid, addr, len);
+    apply();
 }
 
 double Driver::fork(std::uint32_t parent, std::uint32_t child) {
-    trace::Op op;
-    op.kind = trace::OpKind::Fork;
-    op.pid = parent;
-    op.child = child;
-    apply(op);
+    b_.fork(parent, child);
+    apply();
     return sim_.fork_cycles().back();
 }
 
 void Driver::exit(std::uint32_t pid) {
-    trace::Op op;
-    op.kind = trace::OpKind::Exit;
-    op.pid = pid;
-    apply(op);
+    b_.exit(pid);
+    apply();
 }
 
 void Driver::populate(std::uint64_t bytes) {
-    mmap(1, kBase, bytes);
-    write(1, kBase, bytes);
+    b_.populate(1, kBase, bytes);
+    apply();
 }
 
 double total_cycles(const Simulator& sim) {

@@ -1,15 +1,15 @@
 // Shared helpers of the benchmark suites: the cost model flag, simulator set-up, and op builders.
 #pragma once
 
-#include <benchmark/benchmark.h>
-
-#include <cstdint>
-#include <string>
-
 #include "odf/cost_model.hpp"
 #include "odf/mm.hpp"
 #include "odf/simulator.hpp"
 #include "odf/trace.hpp"
+#include "odf/trace/builder.hpp"
+
+#include <benchmark/benchmark.h>
+#include <cstdint>
+#include <string>
 
 namespace odf::bench {
 
@@ -24,10 +24,10 @@ bool init(int* argc, char** argv);
 // A simulator in `mode` with enough simulated physical memory for `populated_gib` plus its copies.
 SimConfig config_for(ForkMode mode, double populated_gib);
 
-// Builds ops and applies them with increasing line numbers.
+// Builds ops (trace::Builder) and applies each to the simulator as it is built.
 class Driver {
   public:
-    explicit Driver(Simulator& sim) : sim_(sim) { trace_.source = "bench"; }
+    explicit Driver(Simulator& sim) : sim_(sim), b_("bench") {}
     void mmap(std::uint32_t pid, std::uint64_t addr, std::uint64_t len);
     void munmap(std::uint32_t pid, std::uint64_t addr, std::uint64_t len);
     void write(std::uint32_t pid, std::uint64_t addr, std::uint64_t len);
@@ -40,10 +40,9 @@ class Driver {
     [[nodiscard]] Simulator& sim() { return sim_; }
 
   private:
-    void apply(trace::Op op);
+    void apply(); // the ops built since the last apply
     Simulator& sim_;
-    trace::Trace trace_;
-    std::uint32_t line_ = 1;
+    trace::Builder b_;
 };
 
 // Modelled cycles of everything charged so far, all processes.

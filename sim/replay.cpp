@@ -1,6 +1,7 @@
 #include "odf/replay.hpp"
 
 #include "observe.hpp"
+#include "odf/progress.hpp"
 #include "odf/trace/io.hpp"
 
 #include <algorithm>
@@ -51,32 +52,6 @@ class Tee final : public Observer {
     std::vector<MarkRow>* marks_;
     const trace::Trace& t_;
     const CostModel& m_;
-};
-
-class Progress {
-  public:
-    Progress(bool on, std::string label, std::size_t total) : on_(on), label_(std::move(label)), total_(total) {}
-    void update(std::size_t done) {
-        if (!on_ || total_ == 0) {
-            return;
-        }
-        const int pct = static_cast<int>(100 * done / total_);
-        if (pct == last_) {
-            return;
-        }
-        last_ = pct;
-        const int bar = pct * 30 / 100;
-        fmt::print(stderr, "\r{:>11} [{:<30}] {:3}%", label_, std::string(static_cast<std::size_t>(bar), '#'), pct);
-        if (done == total_) {
-            fmt::print(stderr, "\n");
-        }
-    }
-
-  private:
-    bool on_;
-    std::string label_;
-    std::size_t total_;
-    int last_ = -1;
 };
 
 double us(const CostModel& m, double cyc) {
@@ -236,7 +211,7 @@ ModeResult replay_mode(const OpSource& src, const ReplayOptions& opt, ForkMode m
     if (obs || opt.marks) {
         sim.set_observer(&tee);
     }
-    Progress bar(bar_on && src.ops > 100000, std::string(mode_name(mode)), src.ops);
+    Progress bar(std::string(mode_name(mode)), src.ops, "ops", bar_on && src.ops > 100000);
     std::size_t i = 0;
     auto run = [&](const std::vector<trace::Op>& ops) {
         for (const trace::Op& op : ops) {
@@ -255,7 +230,7 @@ ModeResult replay_mode(const OpSource& src, const ReplayOptions& opt, ForkMode m
             run(batch);
         }
     }
-    bar.update(src.ops);
+    bar.finish();
     r.mode = mode;
     r.ops = i;
     r.fork_cycles = sim.fork_cycles();
@@ -272,16 +247,17 @@ ModeResult replay_mode(const OpSource& src, const ReplayOptions& opt, ForkMode m
 std::vector<ModeResult> replay_modes(const OpSource& src, const ReplayOptions& opt) {
     const std::size_t n = opt.modes.size();
     const std::size_t jobs = std::min<std::size_t>(std::max(1U, opt.jobs), n);
-    const bool tty = opt.progress && isatty(STDERR_FILENO) != 0;
     std::vector<ModeResult> out(n);
     if (jobs <= 1) {
         for (std::size_t m = 0; m < n; ++m) {
-            out[m] = replay_mode(src, opt, opt.modes[m], tty);
+            out[m] = replay_mode(src, opt, opt.modes[m], opt.progress);
         }
         return out;
     }
     // The modes on `jobs` threads, each mode its own Simulator; results in mode order, identical to a sequential
-    // run. One bar per mode would interleave: with a TTY, one line counts the modes done.
+    // run. One bar per mode would interleave: one line counts the modes done.
+    Progress bar("replay", n, "modes", opt.progress && src.ops > 100000);
+    const std::string jobs_note = fmt::format("{} jobs", jobs);
     std::vector<std::exception_ptr> errors(n);
     std::atomic<std::size_t> next{0};
     std::atomic<std::size_t> done{0};
@@ -294,10 +270,8 @@ std::vector<ModeResult> replay_modes(const OpSource& src, const ReplayOptions& o
                 errors[m] = std::current_exception();
             }
             const std::size_t d = ++done;
-            if (tty && src.ops > 100000) {
-                const std::lock_guard<std::mutex> lock(print);
-                fmt::print(stderr, "\r{:>11} {}/{} modes ({} jobs){}", "replay", d, n, jobs, d == n ? "\n" : "");
-            }
+            const std::lock_guard<std::mutex> lock(print);
+            bar.update(d, jobs_note);
         }
     };
     std::vector<std::thread> pool;
@@ -307,6 +281,7 @@ std::vector<ModeResult> replay_modes(const OpSource& src, const ReplayOptions& o
     for (std::thread& th : pool) {
         th.join();
     }
+    bar.finish(jobs_note);
     for (const std::exception_ptr& e : errors) { // the first failing mode in mode order, as sequentially
         if (e) {
             std::rethrow_exception(e);

@@ -1,6 +1,6 @@
-// odf_trace: the CLI glue (gen, convert, check, import lackey) on the success paths; errors exit(2) and are not
-// exercised in-process.
-#include "odf/trace/commands.hpp"
+// odf_cli: the trace commands (gen, convert, check, import lackey) write what the library gives, and report errors
+// as odf::cli::Exit{2}.
+#include "cli.hpp"
 #include "odf/trace/format.hpp"
 #include "odf/trace/generators.hpp"
 #include "odf/trace/io.hpp"
@@ -25,7 +25,8 @@ std::string temp_dir() {
 void run(const std::string& args) {
     CLI::App app{"odf-sim"};
     app.require_subcommand(1);
-    add_trace_commands(app);
+    odf::cli::add_gen_commands(app);
+    odf::cli::add_trace_commands(app);
     app.parse(args, false);
 }
 
@@ -126,5 +127,51 @@ SCENARIO("trace_commands: gen, convert, check and import lackey write the traces
                           "v.trace", "w.trace", "v.otb.zst", "v2.trace"}) {
         std::remove((dir + "/" + f).c_str());
     }
+    rmdir(dir.c_str());
+}
+
+TEST_CASE("trace_commands: every gen subcommand without options writes the generator's default trace", "[trace][cli]") {
+    const std::string dir = temp_dir();
+    const std::pair<const char*, Trace (*)()> gens[] = {
+        {"fork-sweep", [] { return gen_fork_sweep({}); }},
+        {"snapshot", [] { return gen_snapshot({}); }},
+        {"fuzz-loop", [] { return gen_fuzz_loop({}); }},
+        {"unit-test", [] { return gen_unit_test({}); }},
+        {"random", [] { return gen_random({}); }},
+        {"redis-snapshot", [] { return gen_redis_snapshot({}); }},
+        {"afl", [] { return gen_afl({}); }},
+        {"cow-after-exit", [] { return gen_cow_after_exit({}); }},
+        {"launcher", [] { return gen_launcher({}); }},
+        {"triforce", [] { return gen_triforce({}); }},
+        {"apache", [] { return gen_apache({}); }},
+    };
+    for (const auto& [name, gen] : gens) {
+        INFO(name);
+        const std::string out = dir + "/" + name + ".trace";
+        run(std::string("gen ") + name + " -o " + out);
+        CHECK(slurp(out) == write_text_string(gen()));
+        std::remove(out.c_str());
+    }
+    rmdir(dir.c_str());
+}
+
+TEST_CASE("trace_commands: a bad parameter or trace is Exit{2}, not a crash", "[trace][cli]") {
+    const std::string dir = temp_dir();
+    auto status = [](const std::string& args) {
+        try {
+            run(args);
+        } catch (const odf::cli::Exit& e) {
+            return e.status;
+        }
+        return 0;
+    };
+    CHECK(status("gen fork-sweep --sizes 0 -o " + dir + "/x.trace") == 2);
+    CHECK(status("gen snapshot --chunk-mib 0.001 -o " + dir + "/x.trace") == 2);
+    CHECK(status("gen afl --base 0xzz -o " + dir + "/x.trace") == 2);
+    CHECK(status("check " + std::string(ODF_TEST_DATA_DIR) + "/bad-op.trace") == 2);
+    CHECK(status("convert " + dir + "/missing.trace -o " + dir + "/y.trace") == 2);
+    CHECK(status("gen fork-sweep --sizes 1 -o " + dir + "/x.trace") == 0);
+    CHECK_THROWS_AS(run("gen fuzz-loop --write-fraction 2 -o " + dir + "/x.trace"), CLI::ValidationError);
+    std::remove((dir + "/x.trace").c_str());
     rmdir(dir.c_str());
 }

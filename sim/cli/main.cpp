@@ -1,8 +1,9 @@
 // odf-sim: replay traces under classic fork and the ODF variants side by side; generate, convert and check traces.
+#include "cli.hpp"
 #include "odf/inspect.hpp"
 #include "odf/replay.hpp"
 #include "odf/sweep_cli.hpp"
-#include "odf/trace/commands.hpp"
+#include "odf/trace/builder.hpp"
 #include "odf/trace/io.hpp"
 
 #include <CLI/CLI.hpp>
@@ -10,6 +11,7 @@
 #include <cstdlib>
 #include <fmt/format.h>
 #include <iostream>
+#include <spdlog/spdlog.h>
 #include <string>
 #include <thread>
 #include <vector>
@@ -18,72 +20,26 @@ namespace {
 
 using odf::ForkMode;
 
-std::vector<ForkMode> parse_modes(const std::string& s) {
-    std::vector<ForkMode> out;
-    if (s == "all") {
-        for (int i = 0; i < odf::kForkModeCount; ++i) {
-            out.push_back(static_cast<ForkMode>(i));
-        }
-        return out;
-    }
-    std::size_t pos = 0;
-    while (pos <= s.size()) {
-        const std::size_t comma = std::min(s.find(',', pos), s.size());
-        const std::string name = s.substr(pos, comma - pos);
-        const auto m = odf::parse_mode(name);
-        if (!m) {
-            throw CLI::ValidationError("--modes", "unknown mode '" + name +
-                                                      "' (classic, odf, odf-paper, cow-pte-v3, thp, or all)");
-        }
-        out.push_back(*m);
-        pos = comma + 1;
-    }
-    return out;
-}
-
 // The built-in demo: a 1 GiB parent forks a child that reads 64 MiB and writes 16 pages, then the parent writes
 // 1 MiB after the child exited (the seed question: no copy).
 odf::trace::Trace demo_trace() {
-    using odf::trace::Op;
-    using odf::trace::OpKind;
-    odf::trace::Trace t;
-    t.source = "built-in demo";
-    t.labels = {"after-fork", "end"};
-    std::uint32_t line = 1;
-    auto op = [&](OpKind k, std::uint32_t pid, std::uint64_t a = 0, std::uint64_t l = 0) {
-        Op o;
-        o.kind = k;
-        o.pid = pid;
-        o.addr = a;
-        o.len = l;
-        o.line = ++line;
-        return o;
-    };
     constexpr std::uint64_t base = 0x7f0000000000ULL;
-    Op m = op(OpKind::Mmap, 1, base, 1ULL << 30);
-    m.prot = 3;
-    t.ops.push_back(m);
-    t.ops.push_back(op(OpKind::Write, 1, base, 1ULL << 30));
-    Op f = op(OpKind::Fork, 1);
-    f.child = 2;
-    t.ops.push_back(f);
-    Op mk = op(OpKind::Mark, 1);
-    mk.label = 0;
-    t.ops.push_back(mk);
-    t.ops.push_back(op(OpKind::Read, 2, base, 64ULL << 20));
-    t.ops.push_back(op(OpKind::Write, 2, base + (512ULL << 20), 16 * 4096));
-    t.ops.push_back(op(OpKind::Exit, 2));
-    t.ops.push_back(op(OpKind::Write, 1, base, 1ULL << 20));
-    Op mk2 = op(OpKind::Mark, 1);
-    mk2.label = 1;
-    t.ops.push_back(mk2);
-    t.ops.push_back(op(OpKind::Exit, 1));
-    return t;
+    odf::trace::Builder b;
+    b.populate(1, base, 1ULL << 30);
+    b.fork(1, 2);
+    b.mark(1, "after-fork");
+    b.read(2, base, 64ULL << 20);
+    b.write(2, base + (512ULL << 20), 16 * 4096);
+    b.exit(2);
+    b.write(1, base, 1ULL << 20);
+    b.mark(1, "end");
+    b.exit(1);
+    return b.finish("built-in demo");
 }
 
 struct ReplayArgs {
     std::vector<std::string> traces;
-    std::string modes = "classic,odf,odf-paper,cow-pte-v3,thp";
+    std::string modes = odf::cli::all_mode_names(",");
     std::string cost_model;
     std::string observe;
     bool check = false;
@@ -101,7 +57,7 @@ struct ReplayArgs {
 // Replays `demo` if given, else every trace file of `a` (streamed when large: odf::replay_file).
 int run_replay(const ReplayArgs& a, const odf::trace::Trace* demo) {
     odf::ReplayOptions opt;
-    opt.modes = parse_modes(a.modes);
+    opt.modes = odf::cli::parse_mode_list(a.modes);
     opt.sim.check = a.check;
     opt.sim.check_every = a.check_every == 0 ? 1 : a.check_every;
     opt.sim.kernel.phys_frames = static_cast<std::uint64_t>(a.phys_gib * double(1ULL << 30)) >> odf::kPageShift;
@@ -125,6 +81,7 @@ int run_replay(const ReplayArgs& a, const odf::trace::Trace* demo) {
         if (!a.observe.empty() && count > 1) {
             opt.observe_dir = a.observe + "/" + std::to_string(i);
         }
+        spdlog::debug("odf-sim: replaying {} in {} modes, {} jobs", source, opt.modes.size(), opt.jobs);
         const auto results = demo != nullptr ? odf::replay(*demo, opt) : odf::replay_file(source, opt);
         if (a.json) {
             std::cout << odf::format_json(source, results, opt.sim.kernel.costs);
@@ -140,8 +97,8 @@ int run_replay(const ReplayArgs& a, const odf::trace::Trace* demo) {
             }
         }
         if (a.check) {
-            std::cerr << fmt::format("{}: oracle and invariants held in every mode ({} ops)\n", source,
-                                     results.empty() ? 0 : results.front().ops);
+            spdlog::info("{}: oracle and invariants held in every mode ({} ops)", source,
+                         results.empty() ? 0 : results.front().ops);
         }
     }
     return 0;
@@ -188,22 +145,38 @@ int main(int argc, char** argv) {
 
     auto* costs = app.add_subcommand("cost-model", "print the default cost model as JSON");
 
-    std::string inspect_trace;
-    std::string inspect_mode = "odf";
-    std::uint32_t inspect_line = 0;
-    auto* inspect = app.add_subcommand("inspect", "replay a trace up to a line and print every process's VMAs and "
-                                                  "page tables (sharing, owners, refcounts)");
-    inspect->add_option("trace", inspect_trace, "trace file")->required();
-    inspect->add_option("--line", inspect_line, "stop after the op on this line (default: the whole trace)");
-    inspect->add_option("--mode", inspect_mode, "fork mode")->capture_default_str();
-
-    odf::trace::add_trace_commands(app);
+    odf::cli::add_inspect_command(app);
+    odf::cli::add_gen_commands(app);
+    odf::cli::add_trace_commands(app);
     odf::sweep::add_sweep_commands(app);
+    odf::cli::setup_logging();
+    odf::cli::add_log_flags(app);
 
+    // The error of a command as a message on stderr and an exit status: 2 bad input (a trace error names file and
+    // line), 3 a divergence of the model from the oracle or an invariant, 1 anything else.
+    auto fail = []() -> int {
+        try {
+            throw;
+        } catch (const odf::cli::Exit& e) {
+            return e.status;
+        } catch (const odf::trace::TraceError& e) {
+            spdlog::error("{}", e.what());
+            return 2;
+        } catch (const odf::SimError& e) {
+            spdlog::error("divergence: {}", e.what());
+            return 3;
+        } catch (const std::exception& e) {
+            spdlog::error("odf-sim: {}", e.what());
+            return 1;
+        }
+    };
+    // Subcommands registered by add_*_command() run in app.parse(); replay, demo and cost-model run below.
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
         return app.exit(e);
+    } catch (...) {
+        return fail();
     }
     try {
         if (*replay) {
@@ -213,34 +186,12 @@ int main(int argc, char** argv) {
             const odf::trace::Trace t = demo_trace();
             return run_replay(da, &t);
         }
-        if (*inspect) {
-            const auto t = odf::trace::load_trace(inspect_trace);
-            odf::SimConfig cfg;
-            cfg.kernel.mode = parse_modes(inspect_mode).at(0);
-            cfg.check = true;
-            odf::Simulator sim(cfg);
-            for (const auto& op : t.ops) {
-                if (inspect_line != 0 && op.line > inspect_line) {
-                    break;
-                }
-                sim.apply(op, t);
-            }
-            std::cout << odf::describe(sim.kernel());
-            return 0;
-        }
         if (*costs) {
             std::cout << odf::CostModel::defaults().to_json() << "\n";
             return 0;
         }
-    } catch (const odf::trace::TraceError& e) {
-        std::cerr << e.what() << "\n";
-        return 2;
-    } catch (const odf::SimError& e) {
-        std::cerr << "divergence: " << e.what() << "\n";
-        return 3;
-    } catch (const std::exception& e) {
-        std::cerr << "odf-sim: " << e.what() << "\n";
-        return 1;
+    } catch (...) {
+        return fail();
     }
     return 0;
 }

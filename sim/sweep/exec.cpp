@@ -1,5 +1,6 @@
 // Running sweep tasks: one replay per task in a child process, N at a time, with time-outs, failure records and a
 // progress display on stderr (docs/SWEEPS.md).
+#include "odf/progress.hpp"
 #include "odf/replay.hpp"
 #include "odf/sweep.hpp"
 #include "odf/trace/generators.hpp"
@@ -18,6 +19,7 @@
 #include <fmt/format.h>
 #include <fstream>
 #include <iostream>
+#include <spdlog/spdlog.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -155,59 +157,38 @@ int default_body(const Task& t, const Store& store) {
     }
 }
 
-class Progress {
+// Tasks done of the sweep, with rate and ETA (odf::Progress); a failed task is always reported with its log, and on
+// a non-TTY every finished task gets a line.
+class SweepProgress {
   public:
-    Progress(std::size_t n, bool on) : n_(n), on_(on), tty_(on && ::isatty(STDERR_FILENO) != 0) {}
+    SweepProgress(std::size_t n, bool on) : n_(n), on_(on), bar_("sweep", n, "tasks", on) {}
     void finished(const Task& t, const Outcome& o, const std::string& log) {
         ++done_;
         failed_ += o.ok ? 0 : 1;
         if (!on_) {
             return;
         }
-        clear();
+        bar_.clear();
         if (!o.ok) {
-            std::cerr << fmt::format("sweep: [{}/{}] FAILED {} {}: {} (log: {})\n", done_, n_, t.id, t.label(),
-                                     o.reason, log);
-        } else if (!tty_) {
-            std::cerr << fmt::format("sweep: [{}/{}] done {} {} ({:.1f} s)\n", done_, n_, t.id, t.label(), o.wall_s);
+            spdlog::warn("sweep: [{}/{}] FAILED {} {}: {} (log: {})", done_, n_, t.id, t.label(), o.reason, log);
+        } else if (::isatty(STDERR_FILENO) == 0) {
+            spdlog::info("sweep: [{}/{}] done {} {} ({:.1f} s)", done_, n_, t.id, t.label(), o.wall_s);
         }
-        draw(running_, true);
+        draw(running_);
     }
-    void draw(std::size_t running, bool force = false) {
+    void draw(std::size_t running) {
         running_ = running;
-        if (!tty_) {
-            return;
-        }
-        const auto now = std::chrono::steady_clock::now();
-        if (!force && now - last_ < std::chrono::milliseconds(200)) {
-            return;
-        }
-        last_ = now;
-        const double secs = std::chrono::duration<double>(now - start_).count();
-        constexpr int width = 30;
-        const int fill = n_ == 0 ? width : static_cast<int>(width * done_ / n_);
-        std::cerr << fmt::format("\r\033[K[{}{}] {}/{} done, {} failed, {} running, {:.0f} s", std::string(fill, '#'),
-                                 std::string(width - fill, '.'), done_, n_, failed_, running, secs)
-                  << std::flush;
-        drawn_ = true;
+        bar_.update(done_, fmt::format("{} failed, {} running", failed_, running));
     }
-    void clear() {
-        if (drawn_) {
-            std::cerr << "\r\033[K";
-            drawn_ = false;
-        }
-    }
+    void finish() { bar_.finish(fmt::format("{} failed", failed_)); }
 
   private:
     std::size_t n_;
     bool on_;
-    bool tty_;
+    odf::Progress bar_;
     std::size_t done_ = 0;
     std::size_t failed_ = 0;
     std::size_t running_ = 0;
-    bool drawn_ = false;
-    std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
-    std::chrono::steady_clock::time_point last_{};
 };
 
 } // namespace
@@ -262,7 +243,7 @@ std::vector<Outcome> execute(const std::vector<const Task*>& tasks, const Store&
         bool timed_out = false;
     };
     std::vector<Running> running;
-    Progress progress(tasks.size(), opt.progress);
+    SweepProgress progress(tasks.size(), opt.progress);
     const std::string host = hostname();
 
     g_stop = 0;
@@ -405,7 +386,7 @@ std::vector<Outcome> execute(const std::vector<const Task*>& tasks, const Store&
         progress.draw(running.size());
         ::usleep(20000);
     }
-    progress.clear();
+    progress.finish();
     ::sigaction(SIGINT, &old_int, nullptr);
     ::sigaction(SIGTERM, &old_term, nullptr);
     return out;

@@ -463,13 +463,16 @@ std::vector<Input> expand_generator(const Ctx& c, const json& in, const std::str
 }
 
 std::vector<std::string> parse_modes(const Ctx& c, const json& v, const std::string& field) {
-    std::vector<std::string> out;
-    if (v.is_string() && v.get<std::string>() == "all") {
-        for (int i = 0; i < odf::kForkModeCount; ++i) {
-            out.emplace_back(odf::mode_name(static_cast<odf::ForkMode>(i)));
-        }
-        return out;
+    std::vector<std::string> all;
+    std::string known; // for the message: the names of the model's table
+    for (int i = 0; i < odf::kForkModeCount; ++i) {
+        all.emplace_back(odf::mode_name(static_cast<odf::ForkMode>(i)));
+        known += all.back() + ", ";
     }
+    if (v.is_string() && v.get<std::string>() == "all") {
+        return all;
+    }
+    std::vector<std::string> out;
     const auto names = get_strings(c, v, field);
     if (names.empty()) {
         c.fail(field, "no modes given");
@@ -477,7 +480,7 @@ std::vector<std::string> parse_modes(const Ctx& c, const json& v, const std::str
     for (std::size_t i = 0; i < names.size(); ++i) {
         if (!odf::parse_mode(names[i])) {
             c.fail(v.is_array() ? fmt::format("{}[{}]", field, i) : field,
-                   fmt::format("unknown mode '{}' (classic, odf, odf-paper, cow-pte-v3, thp, or \"all\")", names[i]));
+                   fmt::format("unknown mode '{}' ({}or \"all\")", names[i], known));
         }
         out.push_back(names[i]);
     }

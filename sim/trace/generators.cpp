@@ -1,6 +1,7 @@
 // Workload generators (traces/FORMAT.md, "Generators").
 #include "odf/trace/generators.hpp"
 
+#include "odf/trace/builder.hpp"
 #include "odf/trace/format.hpp"
 
 #include <algorithm>
@@ -36,90 +37,6 @@ class Rng {
 
   private:
     std::uint64_t s_;
-};
-
-class Builder {
-  public:
-    // The thread of the ops pushed from now on (0: the main thread).
-    void set_tid(std::uint32_t tid) { tid_ = tid; }
-    [[nodiscard]] std::uint32_t tid() const { return tid_; }
-    void set_version(std::uint32_t v) { t_.version = v; }
-
-    Op& push(OpKind kind, std::uint32_t pid) {
-        Op op;
-        op.kind = kind;
-        op.pid = pid;
-        op.tid = tid_;
-        op.line = static_cast<std::uint32_t>(t_.ops.size() + 2);
-        t_.ops.push_back(op);
-        return t_.ops.back();
-    }
-    void mmap(std::uint32_t pid, std::uint64_t addr, std::uint64_t len, std::uint8_t prot, std::uint8_t flags) {
-        Op& op = push(OpKind::Mmap, pid);
-        op.addr = addr;
-        op.len = len;
-        op.prot = prot;
-        op.flags = flags;
-    }
-    void range(OpKind kind, std::uint32_t pid, std::uint64_t addr, std::uint64_t len) {
-        Op& op = push(kind, pid);
-        op.addr = addr;
-        op.len = len;
-    }
-    // A private rw mapping of len bytes at addr, every page written once (a populated heap, dataset or target).
-    void populate(std::uint32_t pid, std::uint64_t addr, std::uint64_t len) {
-        mmap(pid, addr, len, kProtRead | kProtWrite, kMapPrivate);
-        range(OpKind::Write, pid, addr, len);
-    }
-    void mprotect(std::uint32_t pid, std::uint64_t addr, std::uint64_t len, std::uint8_t prot) {
-        Op& op = push(OpKind::Mprotect, pid);
-        op.addr = addr;
-        op.len = len;
-        op.prot = prot;
-    }
-    void mremap(std::uint32_t pid, std::uint64_t a, std::uint64_t l, std::uint64_t a2, std::uint64_t l2) {
-        Op& op = push(OpKind::Mremap, pid);
-        op.addr = a;
-        op.len = l;
-        op.addr2 = a2;
-        op.len2 = l2;
-    }
-    // Appends a complete op (its line is set here).
-    void append(Op op) {
-        op.line = static_cast<std::uint32_t>(t_.ops.size() + 2);
-        t_.ops.push_back(op);
-    }
-    void brk(std::uint32_t pid, std::uint64_t addr) { push(OpKind::Brk, pid).addr = addr; }
-    void fork(std::uint32_t pid, std::uint32_t child) { push(OpKind::Fork, pid).child = child; }
-    void exit(std::uint32_t pid) { push(OpKind::Exit, pid); }
-    void getref(std::uint32_t pid, std::uint64_t addr, std::uint64_t len, bool pin) {
-        Op& op = push(OpKind::Getref, pid);
-        op.addr = addr;
-        op.len = len;
-        op.flags = pin ? kRefPin : kRefGet;
-    }
-    void exec(std::uint32_t pid) { push(OpKind::Exec, pid); }
-    std::uint32_t intern(const std::string& label) {
-        auto it = index_.find(label);
-        if (it != index_.end()) {
-            return it->second;
-        }
-        auto idx = static_cast<std::uint32_t>(t_.labels.size());
-        t_.labels.push_back(label);
-        index_.emplace(label, idx);
-        return idx;
-    }
-    void mark(std::uint32_t pid, const std::string& label) { push(OpKind::Mark, pid).label = intern(label); }
-    Trace finish(const std::string& source) {
-        t_.source = source;
-        validate(t_);
-        return std::move(t_);
-    }
-
-  private:
-    Trace t_;
-    std::unordered_map<std::string, std::uint32_t> index_;
-    std::uint32_t tid_ = 0;
 };
 
 constexpr std::uint8_t kRW = kProtRead | kProtWrite;

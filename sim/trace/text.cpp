@@ -581,4 +581,8 @@ std::string write_text_string(const Trace& trace, const TextWriteOptions& option
     return std::move(os).str();
 }
 
+bool parse_number(std::string_view s, std::uint64_t& out) {
+    return detail::parse_u64(s, out);
+}
+
 } // namespace odf::trace

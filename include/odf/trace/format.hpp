@@ -35,6 +35,8 @@ enum class Format : std::uint8_t { Text, Binary };
 [[nodiscard]] std::string_view op_name(OpKind kind);
 // "rw", "r", "none", ...; the canonical spelling (letters in the order r, w, x).
 [[nodiscard]] std::string prot_string(std::uint8_t prot);
+// A number as the text form writes it (decimal, or hex with 0x); false if it is not one or exceeds 64 bits.
+[[nodiscard]] bool parse_number(std::string_view s, std::uint64_t& out);
 
 // Pages an op touches (mapping ops and r/w): [first_page(op), first_page(op) + page_count(op) * 4096).
 // r/w need not be aligned: they cover every page that [addr, addr+len) touches.
