@@ -1,5 +1,7 @@
 #include "odf/inspect.hpp"
 
+#include "odf/pgtable_walk.hpp"
+
 #include <algorithm>
 #include <fmt/format.h>
 #include <vector>
@@ -29,45 +31,39 @@ std::string describe_mm(const Kernel& k, const Mm& mm) {
                          mm.is_heap(v) ? " [heap]" : "");
     }
     const PhysMem& pm = k.phys();
-    const Table& pgd = pm.table(mm.pgd);
-    for (std::uint64_t g = 0; g < kPtrsPerTable; ++g) {
-        if (pgd[g].none()) {
-            continue;
-        }
-        const Table& pud = pm.table(pgd[g].pfn());
-        for (std::uint64_t u = 0; u < kPtrsPerTable; ++u) {
-            if (pud[u].none()) {
-                continue;
+    // One line per PMD table, then one per populated entry in it.
+    struct PmdTableLines {
+        std::string& s;
+        bool enter(Level level, VirtAddr va, const Pte& entry) {
+            if (level == Level::Pud) {
+                s += fmt::format("  pmd table for {:#014x} (frame {})\n", va.value, entry.pfn().value);
             }
-            s += fmt::format("  pmd table for {:#014x} (frame {})\n", (g << kPgdShift) | (u << kPudShift),
-                             pud[u].pfn().value);
-            const Table& pmdt = pm.table(pud[u].pfn());
-            for (std::uint64_t m = 0; m < kPtrsPerTable; ++m) {
-                const Pte& pmd = pmdt[m];
-                if (pmd.none()) {
-                    continue;
-                }
-                const std::uint64_t va = (g << kPgdShift) | (u << kPudShift) | (m << kPmdShift);
-                const Frame& t = pm.frame(pmd.pfn());
-                if (pmd.huge()) {
-                    s += fmt::format("    {:#014x} huge frame {} {}\n", va, pmd.pfn().value,
-                                     pmd.writable() ? "rw" : "ro");
-                    continue;
-                }
-                int present = 0;
-                int anon = 0;
-                for (const Pte& e : pm.table(pmd.pfn())) {
-                    if (e.present()) {
-                        ++present;
-                        anon += (!e.special() && pm.frame(e.pfn()).kind == FrameKind::Anon) ? 1 : 0;
-                    }
-                }
-                s += fmt::format("    {:#014x} pte table {} {} refcount {} owner {}{} present {} anon {}\n", va,
-                                 pmd.pfn().value, pmd.writable() ? "rw" : "ro", t.refcount, t.tag,
-                                 (t.flags & kTableExclusive) != 0 ? " exclusive" : "", present, anon);
-            }
+            return true;
         }
-    }
+        void leave(Level /*level*/, VirtAddr /*va*/, const Pte& /*entry*/) {}
+    };
+    walk_pmd_entries(
+        pm, mm.pgd,
+        [&](VirtAddr va, const Pte& pmd) {
+            if (pmd.huge()) {
+                s += fmt::format("    {:#014x} huge frame {} {}\n", va.value, pmd.pfn().value,
+                                 pmd.writable() ? "rw" : "ro");
+                return;
+            }
+            const Frame& t = pm.frame(pmd.pfn());
+            int present = 0;
+            int anon = 0;
+            for (const Pte& e : pm.table(pmd.pfn())) {
+                if (e.present()) {
+                    ++present;
+                    anon += (!e.special() && pm.frame(e.pfn()).kind == FrameKind::Anon) ? 1 : 0;
+                }
+            }
+            s += fmt::format("    {:#014x} pte table {} {} refcount {} owner {}{} present {} anon {}\n", va.value,
+                             pmd.pfn().value, pmd.writable() ? "rw" : "ro", t.refcount, t.tag,
+                             (t.flags & kTableExclusive) != 0 ? " exclusive" : "", present, anon);
+        },
+        PmdTableLines{s});
     return s;
 }
 

@@ -1,5 +1,6 @@
 // Page-table allocation, lookup and freeing (mm/memory.c: __pud_alloc, __pmd_alloc, __pte_alloc, free_pgtables).
 #include "odf/kernel.hpp"
+#include "odf/pgtable_walk.hpp"
 
 #include <stdexcept>
 
@@ -99,40 +100,33 @@ std::int64_t Kernel::anon_pages_in(Pfn table) const {
 // free_pgtables(): after the VMAs in [start, end) were removed, free every table whose range intersects
 // [start, end) and no remaining VMA (the kernel's floor/ceiling rule). Shared tables were dropped by the zap.
 void Kernel::free_pgtables(Mm& mm, std::uint64_t start, std::uint64_t end) {
-    for (std::uint64_t g = start & ~(kPgdSize - 1); g < end; g += kPgdSize) {
-        Pte& pgd = phys_.table(mm.pgd)[VirtAddr{g}.pgd_index()];
-        if (pgd.none()) {
-            continue;
-        }
-        const std::uint64_t g_lo = std::max(g, start & ~(kPudSize - 1));
-        for (std::uint64_t u = g_lo; u < end && u < g + kPgdSize; u += kPudSize) {
-            Pte& pud = phys_.table(pgd.pfn())[VirtAddr{u}.pud_index()];
-            if (pud.none()) {
-                continue;
-            }
-            const std::uint64_t u_lo = std::max(u, start & ~(kPmdSize - 1));
-            for (std::uint64_t m = u_lo; m < end && m < u + kPudSize; m += kPmdSize) {
-                Pte& pmd = phys_.table(pud.pfn())[VirtAddr{m}.pmd_index()];
-                if (pmd.none() || pmd.huge() || range_has_vma(mm, m, m + kPmdSize)) {
-                    continue;
-                }
-                if (is_cow_pte(pmd)) {
-                    drop_cow_pte(mm, pmd, m);
-                    continue;
-                }
-                free_table(mm, pmd.pfn(), true);
-                pmd = Pte{};
-            }
-            if (!range_has_vma(mm, u, u + kPudSize)) {
-                free_table(mm, pud.pfn(), true);
-                pud = Pte{};
+    // Upper tables: freed on the way back up when no VMA remains in their range.
+    struct FreeEmptyUpper {
+        Kernel& k;
+        Mm& mm;
+        bool enter(Level /*level*/, VirtAddr /*va*/, Pte& /*entry*/) { return true; }
+        void leave(Level level, VirtAddr va, Pte& entry) {
+            const std::uint64_t size = level == Level::Pgd ? kPgdSize : kPudSize;
+            if (!k.range_has_vma(mm, va.value, va.value + size)) {
+                k.free_table(mm, entry.pfn(), true);
+                entry = Pte{};
             }
         }
-        if (!range_has_vma(mm, g, g + kPgdSize)) {
-            free_table(mm, pgd.pfn(), true);
-            pgd = Pte{};
-        }
-    }
+    };
+    walk_pmd_entries(
+        phys_, mm.pgd, start, end,
+        [&](VirtAddr va, Pte& pmd) {
+            if (pmd.huge() || range_has_vma(mm, va.value, va.value + kPmdSize)) {
+                return;
+            }
+            if (is_cow_pte(pmd)) {
+                drop_cow_pte(mm, pmd, va.value);
+                return;
+            }
+            free_table(mm, pmd.pfn(), true);
+            pmd = Pte{};
+        },
+        FreeEmptyUpper{*this, mm});
 }
 
 void Kernel::free_all_pgtables(Mm& mm) {
