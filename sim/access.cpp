@@ -94,7 +94,7 @@ AccessResult Kernel::access(Mm& mm, VirtAddr va, bool write, std::uint64_t tag) 
     charge(Cost::MemAccess);
     Frame& f = phys_.frame(pfn);
     if (write) {
-        f.tag = tag;
+        f.content = tag;
         if (!ref_frames_.empty()) {
             if (auto it = ref_frames_.find(pfn); it != ref_frames_.end()) {
                 it->second.writer = mm.pid;
@@ -103,7 +103,7 @@ AccessResult Kernel::access(Mm& mm, VirtAddr va, bool write, std::uint64_t tag) 
         }
         return AccessResult{true, false, tag};
     }
-    return AccessResult{true, false, f.kind == FrameKind::ZeroPage ? 0 : f.tag};
+    return AccessResult{true, false, f.kind == FrameKind::ZeroPage ? 0 : f.content};
 }
 
 } // namespace odf

@@ -160,11 +160,11 @@ void count_pte_tables(const Kernel& k, Census& c) {
         }
         for (const PteTableUser& u : use.users) {
             PerMm& pc = c.per_mm[u.mm];
-            if (v3 || u.rw || t.tag == u.mm->id) {
+            if (v3 || u.rw || t.owner == u.mm->id) {
                 pc.rss_anon += use.anon;
                 pc.rss_shmem += use.shmem;
             }
-            if (u.rw || t.tag == u.mm->id) {
+            if (u.rw || t.owner == u.mm->id) {
                 pc.pgtables += kPageSize;
             }
         }
@@ -209,14 +209,14 @@ std::string check_pte_table_owners(const Kernel& k, const Census& c) {
     std::string err;
     for (const auto& [tpfn, use] : c.pte_tables) {
         const Frame& t = k.phys().frame(Pfn{tpfn});
-        if (t.tag != 0) {
-            const Mm* owner = k.mm_by_id(static_cast<std::uint32_t>(t.tag));
+        if (t.owner != 0) {
+            const Mm* owner = k.mm_by_id(t.owner);
             bool found = false;
             for (const PteTableUser& u : use.users) {
                 found = found || u.mm == owner;
             }
             if (!found) {
-                note(err, fmt::format("PTE table {}: owner mm {} does not map it", tpfn, t.tag));
+                note(err, fmt::format("PTE table {}: owner mm {} does not map it", tpfn, t.owner));
             }
             continue;
         }

@@ -38,7 +38,7 @@ bool Kernel::cow_pte_eligible(const Mm& src, const Vma& vma, const Pte& pmd, std
 
 void Kernel::share_pte_table(Mm& dst, Mm& src, Pte& dst_pmd, Pte& src_pmd) {
     Frame& t = phys_.frame(src_pmd.pfn());
-    if (t.tag == 0) {
+    if (t.owner == 0) {
         // An ownerless shared table: the forking parent takes it and its charge. The kernel's fallback for a table
         // whose leaving owner found no other user (cow_pte_pass_on()); the model always finds one, and the
         // invariant checker fails on a shared table charged to nobody.
@@ -48,7 +48,7 @@ void Kernel::share_pte_table(Mm& dst, Mm& src, Pte& dst_pmd, Pte& src_pmd) {
                 src.rss_anon += anon_pages_in(src_pmd.pfn());
             }
         }
-        t.tag = src.id;
+        t.owner = src.id;
     }
     src_pmd = src_pmd.wrprotect();
     dst_pmd = src_pmd;
@@ -84,12 +84,12 @@ void Kernel::break_cow_pte(Mm& mm, Pte& pmd, std::uint64_t addr) {
     const bool v3 = cfg_.mode == ForkMode::CowPteV3;
     if (t.refcount == 1) {
         pmd = pmd.mkwrite();
-        if (t.tag != mm.id) {
+        if (t.owner != mm.id) {
             mm.pgtables_bytes += static_cast<std::int64_t>(kPageSize);
             if (!v3) {
                 mm.rss_anon += anon_pages_in(shared);
             }
-            t.tag = mm.id;
+            t.owner = mm.id;
         }
         if (!cfg_.bug_odf_gup_leak && !v3) {
             cow_pte_reuse_scan(shared);
@@ -137,7 +137,7 @@ void Kernel::break_cow_pte(Mm& mm, Pte& pmd, std::uint64_t addr) {
     mm.pgtables_bytes += static_cast<std::int64_t>(kPageSize); // the shared table's owner is another user now
     mm.rss_anon += anon;
     pmd = Pte::table(copy);
-    ++acct_->tables_copied;
+    ++acct_->tables_copied_on_demand;
     ++acct_->faults[static_cast<int>(FaultKind::CowPteCopy)];
     flush_tlb_range(mm, base, base + kPmdSize);
 }
@@ -174,7 +174,7 @@ void Kernel::cow_pte_reuse_scan(Pfn table) {
 // (docs/SEMANTICS.md, "Owner"). A table shared by several processes is therefore never charged to nobody.
 void Kernel::cow_pte_pass_on(Mm& mm, Pfn table, std::uint64_t addr) {
     Frame& t = phys_.frame(table);
-    if (t.tag != mm.id || t.refcount < 2) {
+    if (t.owner != mm.id || t.refcount < 2) {
         return;
     }
     const std::uint64_t base = addr & ~(kPmdSize - 1);
@@ -199,7 +199,7 @@ void Kernel::cow_pte_pass_on(Mm& mm, Pfn table, std::uint64_t addr) {
         mm.rss_anon -= anon;
         heir->rss_anon += anon;
     }
-    t.tag = heir->id;
+    t.owner = heir->id;
     ++acct_->owner_passes;
 }
 
@@ -209,12 +209,12 @@ void Kernel::drop_cow_pte(Mm& mm, Pte& pmd, std::uint64_t addr) {
     Frame& t = phys_.frame(table);
     const bool v3 = cfg_.mode == ForkMode::CowPteV3;
     cow_pte_pass_on(mm, table, addr);
-    if (t.tag == mm.id) {
+    if (t.owner == mm.id) {
         mm.pgtables_bytes -= static_cast<std::int64_t>(kPageSize);
         if (!v3) {
             mm.rss_anon -= anon_pages_in(table);
         }
-        t.tag = 0;
+        t.owner = 0;
     }
     if (v3 && t.refcount > 1) {
         for (const Pte& e : phys_.table(table)) {

@@ -90,7 +90,7 @@ void Kernel::do_wp_page(Mm& mm, Vma& vma, Pte& pte, std::uint64_t addr) {
         ++mm.stats.faults[static_cast<int>(FaultKind::WpReuse)];
         return;
     }
-    const Pfn copy = alloc_anon_page(mm, f.tag, false);
+    const Pfn copy = alloc_anon_page(mm, f.content, false);
     ++mm.stats.pages_copied;
     page_remove_rmap(pte.pfn());
     put_page(pte.pfn());
@@ -142,7 +142,7 @@ bool Kernel::do_shmem_fault(Mm& mm, Vma& vma, Pte& pmd, std::uint64_t addr, bool
         return true;
     }
     if (!write) {
-        constexpr std::uint64_t kWindow = 64 * 1024;
+        constexpr std::uint64_t kWindow = 64 * 1024ULL;
         // do_fault_around(): from max(aligned window, VMA start), 16 pages, clipped to the VMA and the PTE table.
         const std::uint64_t lo = std::max(addr & ~(kWindow - 1), vma.start);
         const std::uint64_t hi = std::min({lo + kWindow, vma.end, (addr & ~(kPmdSize - 1)) + kPmdSize});
@@ -203,7 +203,7 @@ void Kernel::do_huge_pmd_wp_page(Mm& mm, Vma& vma, Pte& pmd, std::uint64_t addr)
         ++mm.stats.faults[static_cast<int>(FaultKind::HugeAlloc)];
     } else {
         for (std::uint64_t i = 0; i < kHugePages; ++i) {
-            phys_.frame(Pfn{page.value + i}).tag = phys_.frame(Pfn{pmd.pfn().value + i}).tag;
+            phys_.frame(Pfn{page.value + i}).content = phys_.frame(Pfn{pmd.pfn().value + i}).content;
         }
         charge(Cost::HugeCopy);
         mm.stats.pages_copied += kHugePages;
@@ -237,7 +237,7 @@ void Kernel::split_huge_pmd(Mm& mm, Pte& pmd, std::uint64_t addr) {
         if (!exclusive) {
             base = phys_.alloc_huge();
             for (std::uint64_t i = 0; i < kHugePages; ++i) {
-                phys_.frame(Pfn{base.value + i}).tag = phys_.frame(Pfn{head.value + i}).tag;
+                phys_.frame(Pfn{base.value + i}).content = phys_.frame(Pfn{head.value + i}).content;
             }
             charge(Cost::HugeCopy);
             mm.stats.pages_copied += kHugePages;

@@ -32,7 +32,7 @@ void Kernel::fork(std::uint32_t parent_pid, std::uint32_t child_pid) {
 
 // vma_needs_copy(): private VMAs with an anon_vma; shared (shmem) VMAs are refaulted by the child.
 void Kernel::dup_mmap(Mm& parent, Mm& child) {
-    const std::int64_t wp_before = static_cast<std::int64_t>(parent.stats.ptes_copied + parent.stats.tables_shared);
+    const auto wp_before = static_cast<std::int64_t>(parent.stats.ptes_copied + parent.stats.tables_shared);
     for (const auto& [start, vma] : parent.vmas) {
         Vma& copy = child.vmas.emplace(start, vma).first->second;
         copy.anon_inherited = vma.anon_vma != 0; // anon_vma_fork() chains the child to the parent's anon_vma
@@ -112,7 +112,7 @@ void Kernel::copy_pte_range(Mm& dst, Mm& src, const Vma& vma, Pte& dst_pmd, Pte&
     (void)src;
     if (dst_pmd.none()) {
         pte_alloc(dst, dst_pmd);
-        ++acct_->tables_copied_fork;
+        ++acct_->tables_copied_at_fork;
     }
     Table& st = phys_.table(src_pmd.pfn());
     Table& dt = phys_.table(dst_pmd.pfn());
@@ -142,7 +142,7 @@ int Kernel::copy_present_pte(const Vma* vma, Pte& dst, Pte& src) {
         c.refcount = 1;
         c.mapcount = 1;
         c.flags = kAnonExclusive;
-        c.tag = f.tag;
+        c.content = f.content;
         charge(Cost::PageAlloc);
         charge(Cost::PageCopy);
         ++acct_->pages_copied;

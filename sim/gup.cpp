@@ -9,7 +9,6 @@ namespace odf {
 
 namespace {
 constexpr std::uint64_t kUserPage = Pte::kPresent | Pte::kUser | Pte::kAccessed;
-constexpr std::uint8_t kProtReadBit = 1;
 } // namespace
 
 // do_wp_page(FAULT_FLAG_UNSHARE): nothing for the zero page and shmem pages; an AnonExclusive page is kept; a page
@@ -30,7 +29,7 @@ void Kernel::do_wp_page_unshare(Mm& mm, Vma& vma, Pte& pte, std::uint64_t addr) 
     }
     anon_vma_prepare(vma);
     const Pfn old = pte.pfn();
-    const Pfn copy = alloc_anon_page(mm, f.tag, false);
+    const Pfn copy = alloc_anon_page(mm, f.content, false);
     ++mm.stats.pages_copied;
     page_remove_rmap(old);
     put_page(old);
@@ -49,7 +48,7 @@ std::optional<VirtAddr> Kernel::getref(std::uint32_t pid, VirtAddr start, std::u
         const std::uint64_t a = va.value;
         Vma* vma = m.find_vma(a);
         // check_vma_flags(): a read-only GUP needs VM_READ.
-        if (vma == nullptr || (vma->prot & kProtReadBit) == 0) {
+        if (vma == nullptr || (vma->prot & kVmRead) == 0) {
             ++m.stats.reffail;
             return va;
         }
@@ -114,7 +113,7 @@ std::optional<RefRead> Kernel::readref(std::uint32_t pid, VirtAddr va) {
     const Frame& f = phys_.frame(r.pfn);
     charge(Cost::MemAccess);
     RefRead out;
-    out.value = f.kind == FrameKind::ZeroPage ? 0 : f.tag;
+    out.value = f.kind == FrameKind::ZeroPage ? 0 : f.content;
     if (f.kind == FrameKind::Anon) {
         auto s = ref_frames_.find(r.pfn);
         if (s != ref_frames_.end() && s->second.seq > r.seq && s->second.writer != m.pid) {

@@ -14,9 +14,9 @@ std::string prot_str(std::uint8_t p) {
         return "none";
     }
     std::string s;
-    s += (p & 1) != 0 ? 'r' : '-';
-    s += (p & 2) != 0 ? 'w' : '-';
-    s += (p & 4) != 0 ? 'x' : '-';
+    s += (p & kVmRead) != 0 ? 'r' : '-';
+    s += (p & kVmWrite) != 0 ? 'w' : '-';
+    s += (p & kVmExec) != 0 ? 'x' : '-';
     return s;
 }
 } // namespace
@@ -60,7 +60,7 @@ std::string describe_mm(const Kernel& k, const Mm& mm) {
                 }
             }
             s += fmt::format("    {:#014x} pte table {} {} refcount {} owner {}{} present {} anon {}\n", va.value,
-                             pmd.pfn().value, pmd.writable() ? "rw" : "ro", t.refcount, t.tag,
+                             pmd.pfn().value, pmd.writable() ? "rw" : "ro", t.refcount, t.owner,
                              (t.flags & kTableExclusive) != 0 ? " exclusive" : "", present, anon);
         },
         PmdTableLines{s});

@@ -5,8 +5,8 @@
 
 namespace odf {
 
-bool Kernel::madvise_dontneed(std::uint32_t pid, VirtAddr addr_va, std::uint64_t len) {
-    const std::uint64_t addr = addr_va.value;
+bool Kernel::madvise_dontneed(std::uint32_t pid, VirtAddr start, std::uint64_t len) {
+    const std::uint64_t addr = start.value;
     Mm& m = *mm(pid);
     acct_ = &m.stats;
     charge(Cost::SyscallEntry);

@@ -175,8 +175,8 @@ void Kernel::do_munmap(Mm& mm, std::uint64_t start, std::uint64_t end) {
     }
 }
 
-bool Kernel::mmap(std::uint32_t pid, VirtAddr addr_va, std::uint64_t len, std::uint8_t prot, bool shared) {
-    const std::uint64_t addr = addr_va.value;
+bool Kernel::mmap(std::uint32_t pid, VirtAddr start, std::uint64_t len, std::uint8_t prot, bool shared) {
+    const std::uint64_t addr = start.value;
     Mm& m = *mm(pid);
     acct_ = &m.stats;
     charge(Cost::SyscallEntry);
@@ -197,8 +197,8 @@ bool Kernel::mmap(std::uint32_t pid, VirtAddr addr_va, std::uint64_t len, std::u
     return true;
 }
 
-bool Kernel::munmap(std::uint32_t pid, VirtAddr addr_va, std::uint64_t len) {
-    const std::uint64_t addr = addr_va.value;
+bool Kernel::munmap(std::uint32_t pid, VirtAddr start, std::uint64_t len) {
+    const std::uint64_t addr = start.value;
     Mm& m = *mm(pid);
     acct_ = &m.stats;
     charge(Cost::SyscallEntry);
@@ -209,8 +209,8 @@ bool Kernel::munmap(std::uint32_t pid, VirtAddr addr_va, std::uint64_t len) {
 // brk(): the heap is [heap_start, brk) rounded up to pages; a break below the start, or a growth onto another
 // mapping, is refused and leaves the break where it is. Growing adds an ordinary private rw VMA that merges with its
 // neighbours (Mm::is_heap() tells the heap by its range).
-bool Kernel::brk(std::uint32_t pid, VirtAddr addr_va) {
-    const std::uint64_t addr = addr_va.value;
+bool Kernel::brk(std::uint32_t pid, VirtAddr new_brk) {
+    const std::uint64_t addr = new_brk.value;
     Mm& m = *mm(pid);
     acct_ = &m.stats;
     charge(Cost::SyscallEntry);
@@ -235,7 +235,7 @@ bool Kernel::brk(std::uint32_t pid, VirtAddr addr_va) {
         Vma v;
         v.start = old_top;
         v.end = new_top;
-        v.prot = 3;
+        v.prot = kVmRead | kVmWrite;
         v.pgoff = old_top >> kPageShift;
         insert_vma(m, v);
     } else if (new_top < old_top) {

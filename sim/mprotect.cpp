@@ -50,8 +50,8 @@ void Kernel::change_protection(Mm& mm, Vma& vma, std::uint64_t start, std::uint6
     }
 }
 
-bool Kernel::mprotect(std::uint32_t pid, VirtAddr addr_va, std::uint64_t len, std::uint8_t prot) {
-    const std::uint64_t addr = addr_va.value;
+bool Kernel::mprotect(std::uint32_t pid, VirtAddr start, std::uint64_t len, std::uint8_t prot) {
+    const std::uint64_t addr = start.value;
     Mm& m = *mm(pid);
     acct_ = &m.stats;
     charge(Cost::SyscallEntry);

@@ -47,10 +47,10 @@ void Kernel::move_page_tables(Mm& mm, std::uint64_t old_addr, std::uint64_t new_
     }
 }
 
-bool Kernel::mremap(std::uint32_t pid, VirtAddr old_addr_va, std::uint64_t old_len, VirtAddr new_addr_va,
+bool Kernel::mremap(std::uint32_t pid, VirtAddr old_start, std::uint64_t old_len, VirtAddr new_start,
                     std::uint64_t new_len) {
-    const std::uint64_t old_addr = old_addr_va.value;
-    const std::uint64_t new_addr = new_addr_va.value;
+    const std::uint64_t old_addr = old_start.value;
+    const std::uint64_t new_addr = new_start.value;
     Mm& m = *mm(pid);
     acct_ = &m.stats;
     charge(Cost::SyscallEntry);

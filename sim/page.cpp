@@ -10,7 +10,7 @@ Pfn Kernel::alloc_anon_page(Mm& mm, std::uint64_t tag, bool zero) {
     f.refcount = 1;
     f.mapcount = 1;
     f.flags = kAnonExclusive;
-    f.tag = tag;
+    f.content = tag;
     charge(Cost::PageAlloc);
     charge(zero ? Cost::PageZero : Cost::PageCopy);
     return pfn;
@@ -21,7 +21,7 @@ void Kernel::put_page(Pfn pfn) {
     if (--f.refcount == 0) {
         if (f.kind == FrameKind::AnonHuge) {
             for (std::uint64_t i = 1; i < kHugePages; ++i) {
-                phys_.frame(Pfn{pfn.value + i}).tag = 0;
+                phys_.frame(Pfn{pfn.value + i}).content = 0;
             }
         }
         phys_.free(pfn);

@@ -35,7 +35,7 @@ Pfn PhysMem::alloc_data(FrameKind kind) {
     std::uint64_t pfn = 0;
     if (free_small_ != 0) {
         pfn = free_small_ - 1;
-        free_small_ = frames_[pfn].tag;
+        free_small_ = frames_[pfn].next_free;
     } else if (high_water_ < huge_low_) {
         pfn = high_water_++;
     } else {
@@ -106,7 +106,7 @@ void PhysMem::free(Pfn pfn) {
     } else {
         --used_;
         f = Frame{};
-        f.tag = free_small_; // kind Free: the link is the only non-zero field
+        f.next_free = free_small_; // kind Free: the link is the only non-zero field
         free_small_ = pfn.value + 1;
     }
 }

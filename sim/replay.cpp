@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdio>
 #include <exception>
 #include <filesystem>
@@ -99,9 +100,9 @@ std::vector<Row> rows(const std::vector<ModeResult>& r, const CostModel& m) {
     add("PTEs copied", [](const ModeResult& x) { return x.totals.ptes_copied; });
     add(
         "PTE tables shared at fork", [](const ModeResult& x) { return x.totals.tables_shared; }, false);
-    add("PTE tables copied at fork", [](const ModeResult& x) { return x.totals.tables_copied_fork; });
+    add("PTE tables copied at fork", [](const ModeResult& x) { return x.totals.tables_copied_at_fork; });
     add(
-        "shared tables copied on demand", [](const ModeResult& x) { return x.totals.tables_copied; }, false);
+        "shared tables copied on demand", [](const ModeResult& x) { return x.totals.tables_copied_on_demand; }, false);
     add(
         "shared tables reused", [](const ModeResult& x) { return x.totals.tables_reused; }, false);
     add(
@@ -140,7 +141,7 @@ std::vector<Row> rows(const std::vector<ModeResult>& r, const CostModel& m) {
     }
     for (int c = 0; c < kCostCount; ++c) {
         const auto cost = static_cast<Cost>(c);
-        const bool any = std::any_of(r.begin(), r.end(), [&](const ModeResult& x) { return x.totals.ops[c] != 0; });
+        const bool any = std::any_of(r.begin(), r.end(), [&](const ModeResult& x) { return x.totals.charges[c] != 0; });
         if (any) {
             add(fmt::format("  cycles {}", cost_name(cost)),
                 [&, cost](const ModeResult& x) { return x.totals.cycles(m, cost); });
@@ -165,7 +166,7 @@ Percentiles percentiles(std::vector<double> v) {
     }
     std::sort(v.begin(), v.end());
     auto at = [&](double q) {
-        const auto i = static_cast<std::size_t>(q * static_cast<double>(v.size() - 1) + 0.5);
+        const auto i = static_cast<std::size_t>(std::floor(q * static_cast<double>(v.size() - 1) + 0.5));
         return v[std::min(i, v.size() - 1)];
     };
     p.p50 = at(0.5);
@@ -410,8 +411,8 @@ std::string format_json(const std::string& title, const std::vector<ModeResult>&
         }
         mj["ptes_copied"] = x.totals.ptes_copied;
         mj["tables_shared"] = x.totals.tables_shared;
-        mj["tables_copied_at_fork"] = x.totals.tables_copied_fork;
-        mj["tables_copied_on_demand"] = x.totals.tables_copied;
+        mj["tables_copied_at_fork"] = x.totals.tables_copied_at_fork;
+        mj["tables_copied_on_demand"] = x.totals.tables_copied_on_demand;
         mj["tables_reused"] = x.totals.tables_reused;
         mj["owner_passes"] = x.totals.owner_passes;
         mj["pages_copied"] = x.totals.pages_copied;

@@ -8,6 +8,10 @@
 
 namespace odf {
 
+// Trace prot bits are passed to the kernel as VMA protection bits.
+static_assert(int{trace::kProtRead} == int{kVmRead} && int{trace::kProtWrite} == int{kVmWrite} &&
+              int{trace::kProtExec} == int{kVmExec});
+
 using trace::OpKind;
 
 Simulator::Simulator(SimConfig cfg) : cfg_(std::move(cfg)), kernel_(cfg_.kernel) {
@@ -96,7 +100,7 @@ void Simulator::getref(const trace::Op& op, std::uint32_t mp) {
     const std::uint64_t end = fail ? fail->value : op.addr + op.len;
     for (std::uint64_t va = op.addr; va < end; va += kPageSize) {
         const Frame& f = kernel_.phys().frame(mm.refs.at(VirtAddr{va}.page()).back().pfn);
-        const std::uint64_t got = f.kind == FrameKind::ZeroPage ? 0 : f.tag;
+        const std::uint64_t got = f.kind == FrameKind::ZeroPage ? 0 : f.content;
         const std::uint64_t want = oracle_->read(mp, va);
         if (got != want) {
             diverge(

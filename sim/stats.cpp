@@ -16,14 +16,14 @@ std::string_view fault_kind_name(FaultKind k) {
 double Counters::cycles(const CostModel& m) const {
     double total = 0;
     for (int i = 0; i < kCostCount; ++i) {
-        total += static_cast<double>(ops[static_cast<std::size_t>(i)]) * m.cycles[static_cast<std::size_t>(i)];
+        total += static_cast<double>(charges[static_cast<std::size_t>(i)]) * m.cycles[static_cast<std::size_t>(i)];
     }
     return total;
 }
 
 Counters& Counters::operator+=(const Counters& o) {
-    for (std::size_t i = 0; i < ops.size(); ++i) {
-        ops[i] += o.ops[i];
+    for (std::size_t i = 0; i < charges.size(); ++i) {
+        charges[i] += o.charges[i];
     }
     for (std::size_t i = 0; i < faults.size(); ++i) {
         faults[i] += o.faults[i];
@@ -39,8 +39,8 @@ Counters& Counters::operator+=(const Counters& o) {
     accesses += o.accesses;
     ptes_copied += o.ptes_copied;
     tables_shared += o.tables_shared;
-    tables_copied_fork += o.tables_copied_fork;
-    tables_copied += o.tables_copied;
+    tables_copied_at_fork += o.tables_copied_at_fork;
+    tables_copied_on_demand += o.tables_copied_on_demand;
     tables_reused += o.tables_reused;
     owner_passes += o.owner_passes;
     pages_copied += o.pages_copied;

@@ -203,10 +203,10 @@ TEST_CASE("gup: the reuse scan clears AnonExclusive only of referenced pages and
     run(fmt::format("1 mmap {:#x} 0x200000 rw private\n1 w {:#x} 0x3000\n1 getref {:#x} 0x1000 get\n1 fork 2\n"
                     "2 exit\n",
                     kBase, kBase, kBase));
-    const std::uint64_t scans = run.stats(1).ops[static_cast<int>(Cost::PteScan)];
+    const std::uint64_t scans = run.stats(1).charges[static_cast<int>(Cost::PteScan)];
     run(fmt::format("1 w {:#x}\n", kBase + 0x1000)); // reuse: the referenced page loses AnonExclusive
-    CHECK(run.stats(1).ops[static_cast<int>(Cost::PteScan)] == scans + 512);
-    CHECK(run.stats(1).ops[static_cast<int>(Cost::PageCheck)] >= 3);
+    CHECK(run.stats(1).charges[static_cast<int>(Cost::PteScan)] == scans + 512);
+    CHECK(run.stats(1).charges[static_cast<int>(Cost::PageCheck)] >= 3);
     CHECK((run.frame_at(1, kBase).flags & kAnonExclusive) == 0);
     CHECK(!run.pte(1, kBase)->writable());
     CHECK((run.frame_at(1, kBase + 0x2000).flags & kAnonExclusive) != 0); // unreferenced: stays exclusive

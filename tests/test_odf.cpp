@@ -47,7 +47,7 @@ SCENARIO("the_first_write_in_a_shared_2mib_range_copies_exactly_one_table", "[od
     Run r(mode);
     r(kTwoTables);
     r("1 fork 2\n2 w 0x40001000\n");
-    CHECK(r.stats(2).tables_copied == 1);
+    CHECK(r.stats(2).tables_copied_on_demand == 1);
     CHECK(r.stats(2).minflt == 1); // the child's first fault // table copy and page COW in one exception
     CHECK(r.faults(2, FaultKind::CowPteCopy) == 1);
     CHECK(r.faults(2, FaultKind::WpCopy) == 1);
@@ -57,7 +57,7 @@ SCENARIO("the_first_write_in_a_shared_2mib_range_copies_exactly_one_table", "[od
     CHECK(r.mm(2).rss_anon == 512);
     CHECK(r.mm(2).pgtables_bytes == 3 * 4096);
     r("2 w 0x40002000\n"); // same table: no further table copy
-    CHECK(r.stats(2).tables_copied == 1);
+    CHECK(r.stats(2).tables_copied_on_demand == 1);
 }
 
 SCENARIO("a_shared_table_with_refcount_1_is_reused_not_copied", "[odf]") {
@@ -69,7 +69,7 @@ SCENARIO("a_shared_table_with_refcount_1_is_reused_not_copied", "[odf]") {
         r("1 w 0x40003000\n");
         THEN("the parent reuses its table: one fault, no table copy, no page copy") {
             CHECK(r.stats(1).tables_reused == 1);
-            CHECK(r.stats(1).tables_copied == 0);
+            CHECK(r.stats(1).tables_copied_on_demand == 0);
             CHECK(r.stats(1).minflt == before + 1);
             CHECK(r.pmd(1, 0x40000000).writable());
         }
@@ -86,7 +86,7 @@ SCENARIO("the_seed_question_under_odf_parent_writes_after_child_exit", "[odf][se
     r(kTwoTables);
     r("1 fork 2\n2 r 0x40000000 0x400000\n2 exit\n1 w 0x40000000 0x400000\n");
     CHECK(r.stats(1).pages_copied == 0);
-    CHECK(r.stats(1).tables_copied == 0);
+    CHECK(r.stats(1).tables_copied_on_demand == 0);
     CHECK(r.stats(1).tables_reused == 2);
     r.finish();
 }
@@ -97,7 +97,7 @@ SCENARIO("tables_holding_pinned_pages_are_copied_at_fork", "[odf][pin]") {
     r(kTwoTables);
     r("1 pin 0x40000000 0x1000\n1 fork 2\n");
     CHECK(r.stats(1).tables_shared == 1);
-    CHECK(r.stats(1).tables_copied_fork == 1);
+    CHECK(r.stats(1).tables_copied_at_fork == 1);
     CHECK(r.pmd(1, 0x40000000).pfn() != r.pmd(2, 0x40000000).pfn());
     CHECK(r.stats(1).pages_copied == 1); // the pinned page itself
     r("2 r 0x40000000\n1 unpin 0x40000000 0x1000\n2 exit\n1 exit\n");
@@ -108,7 +108,7 @@ SCENARIO("pinning_inside_a_shared_table_breaks_it_first", "[odf][pin]") {
     Run r(ForkMode::Odf);
     r(kTwoTables);
     r("1 fork 2\n2 pin 0x40000000 0x1000\n");
-    CHECK(r.stats(2).tables_copied == 1);
+    CHECK(r.stats(2).tables_copied_on_demand == 1);
     CHECK((r.k().phys().frame(r.pmd(2, 0x40000000).pfn()).flags & kTableExclusive) != 0);
     r("2 unpin 0x40000000 0x1000\n");
 }
@@ -122,7 +122,7 @@ SCENARIO("munmap_across_a_shared_table_drops_whole_tables_and_breaks_partial_one
         r("2 munmap 0x40000000 0x300000\n");
         THEN("the first table loses a reference without a copy; the second is copied then trimmed") {
             CHECK(r.k().phys().frame(first).refcount == 1);
-            CHECK(r.stats(2).tables_copied == 1);
+            CHECK(r.stats(2).tables_copied_on_demand == 1);
             CHECK(r.mm(2).rss_anon == 256);
             r("1 r 0x40000000 0x400000\n2 r 0x40300000 0x100000\n");
         }
@@ -131,9 +131,9 @@ SCENARIO("munmap_across_a_shared_table_drops_whole_tables_and_breaks_partial_one
         r("1 munmap 0x40000000 0x400000\n");
         THEN("the parent passes the charge for both tables on to the child, which reuses them") {
             CHECK(r.k().phys().frame(first).refcount == 1);
-            CHECK(r.k().phys().frame(first).tag == r.mm(2).id);
+            CHECK(r.k().phys().frame(first).owner == r.mm(2).id);
             CHECK(r.stats(1).owner_passes == 2);
-            CHECK(r.stats(1).ops[static_cast<int>(Cost::OwnerSearch)] == 2);
+            CHECK(r.stats(1).charges[static_cast<int>(Cost::OwnerSearch)] == 2);
             CHECK(r.mm(1).rss_anon == 0);
             CHECK(r.mm(1).pgtables_bytes < r.mm(2).pgtables_bytes);
             CHECK(r.mm(2).rss_anon == 1024);
@@ -153,11 +153,11 @@ SCENARIO("an_owner_that_leaves_a_shared_table_passes_its_charge_to_the_oldest_ot
     const Pfn t = r.pmd(4, 0x40000000).pfn();
     const Frame& f = r.k().phys().frame(t);
     REQUIRE(f.refcount == 4);
-    REQUIRE(f.tag == r.mm(1).id);
+    REQUIRE(f.owner == r.mm(1).id);
     r("1 w 0x40000000\n");
     THEN("a copying owner keeps its charge for the copy and the oldest other user, 2, takes the shared table's") {
         CHECK(f.refcount == 3);
-        CHECK(f.tag == r.mm(2).id);
+        CHECK(f.owner == r.mm(2).id);
         CHECK(r.stats(1).owner_passes == 1);
         CHECK(r.mm(1).rss_anon == 1024);
         CHECK(r.mm(2).rss_anon == 512);
@@ -166,19 +166,19 @@ SCENARIO("an_owner_that_leaves_a_shared_table_passes_its_charge_to_the_oldest_ot
     }
     r("2 exit\n");
     THEN("an exiting owner passes it on: 3 is older than 4") {
-        CHECK(f.tag == r.mm(3).id);
+        CHECK(f.owner == r.mm(3).id);
         CHECK(r.mm(3).rss_anon == 512);
         CHECK(r.mm(4).rss_anon == 0);
     }
     r("3 munmap 0x40000000 0x400000\n");
     THEN("an owner unmapping the whole table passes it to the last user, which then reuses it") {
         CHECK(f.refcount == 1);
-        CHECK(f.tag == r.mm(4).id);
+        CHECK(f.owner == r.mm(4).id);
         CHECK(r.mm(3).rss_anon == 0);
         CHECK(r.mm(4).rss_anon == 512);
         r("4 w 0x40000000\n");
         CHECK(r.stats(4).tables_reused == 1);
-        CHECK(r.stats(4).tables_copied == 0);
+        CHECK(r.stats(4).tables_copied_on_demand == 0);
         CHECK(r.mm(4).rss_anon == 512);
     }
     r("4 exit\n3 exit\n1 exit\n");
@@ -189,7 +189,7 @@ SCENARIO("mprotect_across_a_shared_table_breaks_sharing_first", "[odf][mprotect]
     Run r(ForkMode::Odf);
     r(kTwoTables);
     r("1 fork 2\n1 mprotect 0x40100000 0x200000 r\n");
-    CHECK(r.stats(1).tables_copied == 2);
+    CHECK(r.stats(1).tables_copied_on_demand == 2);
     r("1 r 0x40000000 0x400000\n2 w 0x40100000 0x200000\n1 r 0x40000000 0x400000\n");
     r("1 w 0x40100000\n"); // SIGSEGV: now read-only
     CHECK(r.stats(1).segv == 1);
@@ -219,7 +219,7 @@ SCENARIO("odf_paper_shares_only_tables_one_non_heap_vma_covers", "[odf-paper]") 
         r(layout + "1 fork 2\n");
         THEN("neither is shared") {
             CHECK(r.stats(1).tables_shared == 0);
-            CHECK(r.stats(1).tables_copied_fork == 2);
+            CHECK(r.stats(1).tables_copied_at_fork == 2);
         }
     }
 }
@@ -229,7 +229,7 @@ SCENARIO("cow_pte_v3_does_the_per_page_work_at_fork", "[cow-pte-v3]") {
     r(kTwoTables);
     r("1 fork 2\n");
     CHECK(r.stats(1).tables_shared == 2);
-    CHECK(r.stats(1).ops[static_cast<int>(Cost::PageRefUpdate)] == 1024);
+    CHECK(r.stats(1).charges[static_cast<int>(Cost::PageRefUpdate)] == 1024);
     CHECK(r.frame_at(1, 0x40000000).refcount == 2);
     CHECK(r.mm(2).rss_anon == 1024);
     r("2 w 0x40000000\n1 w 0x40001000\n2 exit\n1 exit\n");
@@ -250,7 +250,7 @@ SCENARIO("munmap_breaks_a_partly_covered_shared_table_even_without_a_vma_in_that
     // One VMA in the first MiB of a table; the munmap range covers the (empty) second MiB and beyond.
     r("1 mmap 0x40000000 0x100000 rw private\n1 w 0x40000000 0x100000\n1 mmap 0x40300000 0x100000 rw private\n"
       "1 fork 2\n2 munmap 0x40100000 0x300000\n");
-    CHECK(r.stats(2).tables_copied == 1); // the table at 0x40000000: broken though no removed VMA touches it
+    CHECK(r.stats(2).tables_copied_on_demand == 1); // the table at 0x40000000: broken though no removed VMA touches it
     CHECK(r.mm(2).rss_anon == 256);
     r("2 r 0x40000000 0x100000\n1 w 0x40000000 0x100000\n2 r 0x40000000 0x100000\n");
 }

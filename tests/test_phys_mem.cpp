@@ -25,11 +25,11 @@ TEST_CASE("frames_are_handed_out_zeroed_and_reused_after_free", "[phys]") {
     const Pfn a = pm.alloc_data(FrameKind::Anon);
     CHECK(pm.frame(a).refcount == 0);
     CHECK(pm.frame(a).kind == FrameKind::Anon);
-    pm.frame(a).tag = 99;
+    pm.frame(a).content = 99;
     pm.free(a);
     const Pfn b = pm.alloc_data(FrameKind::Anon);
     CHECK(b == a);
-    CHECK(pm.frame(b).tag == 0);
+    CHECK(pm.frame(b).content == 0);
     pm.free(b);
     CHECK(pm.used_frames() == pm.reserved_frames());
 }

@@ -9,8 +9,6 @@ TEST_CASE("pte_bits_are_at_their_sdm_positions", "[pte]") {
     CHECK(Pte::kPresent == 0x1);
     CHECK(Pte::kRw == 0x2);
     CHECK(Pte::kUser == 0x4);
-    CHECK(Pte::kPwt == 0x8);
-    CHECK(Pte::kPcd == 0x10);
     CHECK(Pte::kAccessed == 0x20);
     CHECK(Pte::kDirty == 0x40);
     CHECK(Pte::kPs == 0x80);

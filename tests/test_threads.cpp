@@ -130,7 +130,7 @@ SCENARIO("vfork_and_spawn_from_a_16_gib_parent_copy_no_page_table_and_no_page", 
     r("1 spawn 3\n");
     const Counters c1 = r.stats(1);
     CHECK(c1.ptes_copied == c0.ptes_copied);
-    CHECK(c1.tables_copied_fork == c0.tables_copied_fork);
+    CHECK(c1.tables_copied_at_fork == c0.tables_copied_at_fork);
     CHECK(c1.pages_copied == c0.pages_copied);
     CHECK(r.mm(2).pgtables_bytes <= 4 * 4096); // only its own new (empty) address space
     CHECK(r.mm(3).rss_anon == 0);
@@ -139,7 +139,7 @@ SCENARIO("vfork_and_spawn_from_a_16_gib_parent_copy_no_page_table_and_no_page", 
         CHECK(r.faults(1, FaultKind::WpCopy) == 0);
     }
     r("1 fork 4\n");
-    CHECK(r.stats(1).tables_copied_fork - c1.tables_copied_fork == 8192); // a real fork copies them all
+    CHECK(r.stats(1).tables_copied_at_fork - c1.tables_copied_at_fork == 8192); // a real fork copies them all
     r("4 exit\n2 exit\n3 exit\n");
     r.finish();
 }

@@ -340,7 +340,7 @@ SCENARIO("launcher_vfork_and_spawn_copy_no_page_table_and_the_pool_launches_fast
     p.methods = {"vfork", "spawn"};
     const Result vs = replay_mode(gen_launcher(p), ForkMode::Classic);
     CHECK(vs.totals.ptes_copied == 0);
-    CHECK(vs.totals.tables_copied_fork == 0);
+    CHECK(vs.totals.tables_copied_at_fork == 0);
     p.methods = {"fork", "vfork", "spawn", "pool"};
     for (ForkMode mode : {ForkMode::Classic, ForkMode::Odf}) {
         INFO(mode_name(mode));

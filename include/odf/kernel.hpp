@@ -2,9 +2,12 @@
 // handler and the VMA operations. Function names follow Linux 6.1's mm/ so a kernel reader finds each concept.
 //
 // Contract for all public operations: `pid` names a live process (the Simulator checks); costs are charged to the
-// process doing the operation; page refcount == mapcount + pincount (+1 for a shmem page held by its object);
-// a PTE table's refcount == number of PMD entries pointing at it. Operations the kernel would refuse return
-// false and change nothing.
+// process doing the operation; page refcount == mapcount + pincount + FOLL_GET references (+1 for a shmem page held
+// by its object); a PTE table's refcount == number of PMD entries pointing at it. A failed operation returns false
+// (or the failing address) and leaves what Linux 6.1 leaves (docs/SEMANTICS.md, "Failed operations"): mremap and
+// brk are refused before they change anything; mprotect, madvise, pin and getref keep what they did before the hole
+// or the failing page. A failed call is still charged for the work it did and counted (einval, pinfail, reffail,
+// noref).
 #pragma once
 
 #include "odf/cost_model.hpp"
@@ -71,25 +74,31 @@ class Kernel {
     void exec(std::uint32_t pid);                         // a new, empty mm
 
     // --- mmap.cpp
-    bool mmap(std::uint32_t pid, VirtAddr addr, std::uint64_t len, std::uint8_t prot, bool shared);
-    bool munmap(std::uint32_t pid, VirtAddr addr, std::uint64_t len);
-    bool brk(std::uint32_t pid, VirtAddr addr);
+    bool mmap(std::uint32_t pid, VirtAddr start, std::uint64_t len, std::uint8_t prot, bool shared);
+    bool munmap(std::uint32_t pid, VirtAddr start, std::uint64_t len);
+    // Refused (false, break unchanged) below the heap's start or when growing onto another mapping.
+    bool brk(std::uint32_t pid, VirtAddr new_brk);
     // --- mprotect.cpp
-    bool mprotect(std::uint32_t pid, VirtAddr addr, std::uint64_t len, std::uint8_t prot);
+    // False (ENOMEM) if [addr, addr+len) has a hole; the VMAs before the first hole are changed all the same.
+    bool mprotect(std::uint32_t pid, VirtAddr start, std::uint64_t len, std::uint8_t prot);
     // --- madvise.cpp
-    bool madvise_dontneed(std::uint32_t pid, VirtAddr addr, std::uint64_t len);
+    // Zaps every mapped part of the range; false (ENOMEM) if some of it was not mapped.
+    bool madvise_dontneed(std::uint32_t pid, VirtAddr start, std::uint64_t len);
     // --- mremap.cpp
-    bool mremap(std::uint32_t pid, VirtAddr old_addr, std::uint64_t old_len, VirtAddr new_addr, std::uint64_t new_len);
+    // Refused (false, nothing changed) unless the old range lies in one VMA and does not overlap the new one.
+    bool mremap(std::uint32_t pid, VirtAddr old_start, std::uint64_t old_len, VirtAddr new_start,
+                std::uint64_t new_len);
 
     // --- gup.cpp
-    // Long-term pin of every page; returns the address of the page that failed, if any.
-    std::optional<VirtAddr> pin(std::uint32_t pid, VirtAddr addr, std::uint64_t len);
+    // Long-term pin of every page; returns the address of the page that failed, if any (the pages before it stay
+    // pinned).
+    std::optional<VirtAddr> pin(std::uint32_t pid, VirtAddr start, std::uint64_t len);
     // Returns false if some page in the range was not pinned by this process (those pages are skipped).
-    bool unpin(std::uint32_t pid, VirtAddr addr, std::uint64_t len);
+    bool unpin(std::uint32_t pid, VirtAddr start, std::uint64_t len);
     // Read-only GUP references (docs/SEMANTICS.md): a reference to every page, FOLL_GET (as vmsplice) or
     // FOLL_PIN | FOLL_LONGTERM (pin); returns the address of the page that failed, if any (the pages before it
     // keep their references).
-    std::optional<VirtAddr> getref(std::uint32_t pid, VirtAddr addr, std::uint64_t len, bool pin);
+    std::optional<VirtAddr> getref(std::uint32_t pid, VirtAddr start, std::uint64_t len, bool pin);
     // The first word of the page through this process's most recent reference to page va; nullopt: none.
     std::optional<RefRead> readref(std::uint32_t pid, VirtAddr va);
     // Drops this process's most recent reference to page va; false: it holds none.
@@ -136,7 +145,7 @@ class Kernel {
     void get_page(Pfn pfn) { ++phys_.frame(pfn).refcount; }
     void put_page(Pfn pfn);
     void page_remove_rmap(Pfn pfn) { --phys_.frame(pfn).mapcount; }
-    void charge(Cost c, std::uint64_t n = 1) { acct_->ops[static_cast<int>(c)] += n; }
+    void charge(Cost c, std::uint64_t n = 1) { acct_->charges[static_cast<int>(c)] += n; }
     void anon_vma_prepare(Vma& vma) {
         if (vma.anon_vma == 0) {
             vma.anon_vma = ++next_anon_vma_;
@@ -247,7 +256,6 @@ class Kernel {
     // The TLB of the current CPU: inline for CPU 0 (every v1 trace), out of line otherwise.
     [[nodiscard]] [[gnu::always_inline]] Tlb& tlb(Mm& mm) { return cpu_ == 0 ? mm.tlb : cpu_tlb(mm); }
     [[nodiscard]] Tlb& cpu_tlb(Mm& mm); // access.cpp
-    friend class InvariantChecker;
 };
 
 } // namespace odf

@@ -23,18 +23,23 @@ inline constexpr int kForkModeCount = 5;
     return m == ForkMode::Odf || m == ForkMode::OdfPaper || m == ForkMode::CowPteV3;
 }
 
+// A VMA's protection bits (VM_READ, VM_WRITE, VM_EXEC: the values of PROT_READ, PROT_WRITE, PROT_EXEC). 0 is
+// PROT_NONE.
+enum VmProt : std::uint8_t { kVmRead = 1, kVmWrite = 2, kVmExec = 4 };
+
 struct Vma {
     std::uint64_t start = 0;
     std::uint64_t end = 0;
-    std::uint8_t prot = 0;       // PROT_READ 1, PROT_WRITE 2, PROT_EXEC 4
+    std::uint8_t prot = 0;       // VmProt bits
     bool shared = false;         // anonymous shared (shmem); otherwise anonymous private
     std::uint32_t anon_vma = 0;  // 0: none yet (no anonymous fault taken)
     bool anon_inherited = false; // the anon_vma chain came from fork (not list_is_singular): blocks some merges
     std::uint32_t shmem = 0;     // shared: the shmem object
     std::uint64_t pgoff = 0; // vm_pgoff: private: start >> 12 at mmap (kept by mremap); shared: offset in the object
 
+    // Any access is allowed unless PROT_NONE: x86 cannot make a present page write- or exec-only unreadable.
     [[nodiscard]] bool readable() const { return prot != 0; }
-    [[nodiscard]] bool writable() const { return (prot & 2) != 0; }
+    [[nodiscard]] bool writable() const { return (prot & kVmWrite) != 0; }
     [[nodiscard]] std::uint64_t pages() const { return (end - start) >> kPageShift; }
 };
 

@@ -39,7 +39,11 @@ enum FrameFlag : std::uint8_t {
 
 // struct page, reduced to what fork and the fault path read. All-zero is a free frame.
 struct Frame {
-    std::uint64_t tag;      // data: content tag; PTE table: owning mm id (0: no owner)
+    union {
+        std::uint64_t content;   // data frames: the content tag (what the page's first word holds; 0: never written)
+        std::uint32_t owner;     // PTE tables (ODF): the id of the mm that owns the table (0: no owner)
+        std::uint64_t next_free; // free 4 KiB frames: the next free frame + 1 (PhysMem's free list; 0: the last)
+    };
     std::int32_t refcount;  // data: mappings + pins (+1 page cache for shmem); tables: PMD entries pointing here
     std::int32_t mapcount;  // data: page-table entries mapping it (a shared PTE table counts once)
     std::uint32_t slot;     // tables: index of the table's contents in PhysMem's table store

@@ -13,8 +13,6 @@ struct Pte {
     static constexpr std::uint64_t kPresent = 1ULL << 0;
     static constexpr std::uint64_t kRw = 1ULL << 1;
     static constexpr std::uint64_t kUser = 1ULL << 2;
-    static constexpr std::uint64_t kPwt = 1ULL << 3;
-    static constexpr std::uint64_t kPcd = 1ULL << 4;
     static constexpr std::uint64_t kAccessed = 1ULL << 5;
     static constexpr std::uint64_t kDirty = 1ULL << 6;
     static constexpr std::uint64_t kPs = 1ULL << 7;      // 2 MiB page when set in a PMD entry

@@ -30,7 +30,7 @@ inline constexpr int kFaultKindCount = 13;
 [[nodiscard]] std::string_view fault_kind_name(FaultKind k);
 
 struct Counters {
-    std::array<std::uint64_t, kCostCount> ops{}; // how many times each cost was charged
+    std::array<std::uint64_t, kCostCount> charges{}; // how many times each cost was charged
     std::array<std::uint64_t, kFaultKindCount> faults{};
     std::uint64_t minflt = 0; // fault exceptions handled (as ru_minflt counts them)
     std::uint64_t segv = 0;
@@ -42,12 +42,12 @@ struct Counters {
     std::uint64_t forks = 0;
     std::uint64_t accesses = 0; // page accesses (reads + writes)
     std::uint64_t ptes_copied = 0;
-    std::uint64_t tables_shared = 0;      // ODF: PTE tables shared at fork
-    std::uint64_t tables_copied_fork = 0; // PTE tables filled by copy_pte_range at fork
-    std::uint64_t tables_copied = 0;      // ODF: shared tables copied when broken
-    std::uint64_t tables_reused = 0;      // ODF: shared tables taken over with refcount 1
-    std::uint64_t owner_passes = 0;       // ODF: an owner left a table others still map; the charge passed on
-    std::uint64_t pages_copied = 0;       // 4 KiB data copies (COW, pinned pages at fork); huge copies count 512
+    std::uint64_t tables_shared = 0;           // ODF: PTE tables shared at fork
+    std::uint64_t tables_copied_at_fork = 0;   // PTE tables filled by copy_pte_range at fork
+    std::uint64_t tables_copied_on_demand = 0; // ODF: shared tables copied when broken
+    std::uint64_t tables_reused = 0;           // ODF: shared tables taken over with refcount 1
+    std::uint64_t owner_passes = 0;            // ODF: an owner left a table others still map; the charge passed on
+    std::uint64_t pages_copied = 0;            // 4 KiB data copies (COW, pinned pages at fork); huge copies count 512
     std::uint64_t tlb_l1_hits = 0;
     std::uint64_t tlb_l2_hits = 0;
     std::uint64_t tlb_misses = 0;
@@ -56,7 +56,9 @@ struct Counters {
     std::uint64_t remote_flushes = 0; // TLB invalidations done on another CPU for this process's flushes (v2)
 
     [[nodiscard]] double cycles(const CostModel& m) const;
-    [[nodiscard]] double cycles(const CostModel& m, Cost c) const { return static_cast<double>(ops[int(c)]) * m[c]; }
+    [[nodiscard]] double cycles(const CostModel& m, Cost c) const {
+        return static_cast<double>(charges[int(c)]) * m[c];
+    }
     Counters& operator+=(const Counters& o);
 };
 

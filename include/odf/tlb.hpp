@@ -22,7 +22,7 @@ class Tlb {
   public:
     explicit Tlb(const TlbGeometry& g);
 
-    // Looks `vpn` up in L1 then L2 (4 KiB and 2 MiB entries); an L2 hit is copied into L1. Inline: it is the
+    // Looks `page` up in L1 then L2 (4 KiB and 2 MiB entries); an L2 hit is copied into L1. Inline: it is the
     // replay's hot path (every simulated access).
     TlbHit lookup(PageNumber page, TlbEntry& out) {
         const std::uint64_t vpn = page.value;
@@ -41,10 +41,10 @@ class Tlb {
     }
     // `absent`: the caller knows neither L1 nor L2 holds the entry (lookup() missed and nothing was inserted
     // since), so the LRU ways take it without a search.
-    void insert(PageNumber vpn, const TlbEntry& e, bool huge, bool absent = false);
-    void set_dirty(PageNumber vpn);
+    void insert(PageNumber page, const TlbEntry& e, bool huge, bool absent = false);
+    void set_dirty(PageNumber page);
     void flush_all();
-    void flush_page(PageNumber vpn);
+    void flush_page(PageNumber page);
     // Page-walk caches: how many of the three upper levels (PML4E, PDPTE, PDE) a walk of `va` can skip.
     // Inline and unrolled: every TLB miss does both.
     [[nodiscard]] int pwc_lookup(VirtAddr va) const {
