@@ -160,7 +160,7 @@ CostModel CostModel::load(const std::string& path) {
                 cyc = val["cycles"].get<double>();
                 m.source[static_cast<std::size_t>(idx)] = val.value("source", "");
             } else {
-                fail("cost '" + key + "' must be a number or {\"cycles\": N, \"source\": \"...\"}");
+                fail("cost '" + key + R"(' must be a number or {"cycles": N, "source": "..."})");
             }
             if (cyc < 0) {
                 fail("cost '" + key + "' is negative");

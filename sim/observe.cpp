@@ -20,7 +20,7 @@ JsonlObserver::~JsonlObserver() {
 namespace {
 // `"pid":P`, and `,"tid":T` for an op of a thread other than the main thread (odf-trace v2).
 std::string who(const trace::Op& op) {
-    return op.tid == 0 ? fmt::format("\"pid\":{}", op.pid) : fmt::format("\"pid\":{},\"tid\":{}", op.pid, op.tid);
+    return op.tid == 0 ? fmt::format(R"("pid":{})", op.pid) : fmt::format(R"("pid":{},"tid":{})", op.pid, op.tid);
 }
 } // namespace
 

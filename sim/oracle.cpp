@@ -37,10 +37,10 @@ void Oracle::clear_range(Space& s, std::uint64_t start, std::uint64_t end) {
             continue;
         }
         if (lo < start) {
-            keep.push_back({lo, SharedRange{start, it->second.obj, it->second.pgoff}});
+            keep.emplace_back(lo, SharedRange{start, it->second.obj, it->second.pgoff});
         }
         if (hi > end) {
-            keep.push_back({end, SharedRange{hi, it->second.obj, it->second.pgoff + ((end - lo) >> kPageShift)}});
+            keep.emplace_back(end, SharedRange{hi, it->second.obj, it->second.pgoff + ((end - lo) >> kPageShift)});
         }
         it = s.shared.erase(it);
     }

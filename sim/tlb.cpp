@@ -7,7 +7,7 @@ namespace odf {
 void Tlb::Array::init(int entries, int ways_) {
     ways = std::max(1, std::min(ways_, entries));
     sets = std::max(1, entries / ways);
-    const auto n = static_cast<std::size_t>(sets * ways);
+    const auto n = static_cast<std::size_t>(sets) * static_cast<std::size_t>(ways);
     const auto pow2 = [](int x) { return (x & (x - 1)) == 0; };
     set_mask = pow2(sets) ? static_cast<std::uint64_t>(sets - 1) : 0;
     way_shift = -1;
@@ -27,8 +27,9 @@ void Tlb::Array::init(int entries, int ways_) {
     for (int s = 0; s < sets; ++s) {
         const int base = s * ways;
         for (int w = 0; w < ways; ++w) {
-            prev[static_cast<std::size_t>(base + w)] = w == 0 ? -1 : base + w - 1;
-            next[static_cast<std::size_t>(base + w)] = w == ways - 1 ? -1 : base + w + 1;
+            const int i = base + w;
+            prev[static_cast<std::size_t>(i)] = w == 0 ? -1 : i - 1;
+            next[static_cast<std::size_t>(i)] = w == ways - 1 ? -1 : i + 1;
         }
         head[static_cast<std::size_t>(s)] = base;
         tail[static_cast<std::size_t>(s)] = base + ways - 1;

@@ -19,7 +19,7 @@ void Kernel::flush_all_tlbs(Mm& mm) {
 // approximation of a multi-threaded process).
 void Kernel::shootdown(Mm& mm, double invalidation_cycles) {
     const double remote_cycles = cfg_.costs[Cost::FaultEntry] + invalidation_cycles;
-    std::uint64_t n = static_cast<std::uint64_t>(cfg_.costs.remote_cpus);
+    auto n = static_cast<std::uint64_t>(cfg_.costs.remote_cpus);
     for (std::size_t c = 0; c < mm.cpu_threads.size(); ++c) {
         if (mm.cpu_threads[c] == 0 || static_cast<int>(c) == cpu_) {
             continue;

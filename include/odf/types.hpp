@@ -30,7 +30,7 @@ struct PageNumber {
     std::uint64_t value = 0;
     constexpr PageNumber() = default;
     constexpr explicit PageNumber(std::uint64_t v) : value(v) {}
-    constexpr auto operator<=>(const PageNumber&) const = default;
+    constexpr auto operator<=>(const PageNumber&) const = default; // NOLINT(modernize-use-nullptr): clang-tidy 14 bug
 
     [[nodiscard]] constexpr VirtAddr addr() const; // the address of the page's first byte
 };
@@ -41,7 +41,7 @@ struct VirtAddr {
     std::uint64_t value = 0;
     constexpr VirtAddr() = default;
     constexpr explicit VirtAddr(std::uint64_t v) : value(v) {}
-    constexpr auto operator<=>(const VirtAddr&) const = default;
+    constexpr auto operator<=>(const VirtAddr&) const = default; // NOLINT(modernize-use-nullptr): clang-tidy 14 bug
 
     [[nodiscard]] constexpr PageNumber page() const { return PageNumber{value >> kPageShift}; }
     [[nodiscard]] constexpr std::uint64_t pgd_index() const { return (value >> kPgdShift) & 511; }
@@ -68,7 +68,7 @@ struct Pfn {
     std::uint64_t value = 0;
     constexpr Pfn() = default;
     constexpr explicit Pfn(std::uint64_t v) : value(v) {}
-    constexpr auto operator<=>(const Pfn&) const = default;
+    constexpr auto operator<=>(const Pfn&) const = default; // NOLINT(modernize-use-nullptr): clang-tidy 14 bug
 
     [[nodiscard]] static constexpr Pfn none() { return Pfn{~std::uint64_t{0}}; }
     [[nodiscard]] constexpr bool is_none() const { return value == ~std::uint64_t{0}; }
