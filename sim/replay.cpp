@@ -60,8 +60,8 @@ double us(const CostModel& m, double cyc) {
 }
 
 // The latency quantiles every report shows (Redis's latency report and the paper's Table 4 use these).
-const std::pair<double, const char*> kLatencyQuantiles[] = {{0.5, "p50"},     {0.9, "p90"},       {0.99, "p99"},
-                                                            {0.999, "p99.9"}, {0.9999, "p99.99"}, {1.0, "max"}};
+constexpr std::pair<double, const char*> kLatencyQuantiles[] = {{0.5, "p50"},     {0.9, "p90"},       {0.99, "p99"},
+                                                                {0.999, "p99.9"}, {0.9999, "p99.99"}, {1.0, "max"}};
 
 struct Row {
     std::string name;
