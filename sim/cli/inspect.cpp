@@ -3,6 +3,7 @@
 #include "odf/inspect.hpp"
 
 #include "cli.hpp"
+#include "odf/pgtable_walk.hpp"
 #include "odf/simulator.hpp"
 #include "odf/trace/io.hpp"
 
@@ -62,42 +63,24 @@ Snapshot snapshot(const Kernel& k) {
     for (std::uint32_t pid : pids) {
         const Mm& mm = *k.mm(pid);
         ProcessView pv{pid, mm.id, mm.rss_anon * 4, mm.pgtables_bytes / 1024, mm.vmas.size(), {}};
-        const Table& pgd = pm.table(mm.pgd);
-        for (std::uint64_t g = 0; g < kPtrsPerTable; ++g) {
-            if (pgd[g].none()) {
-                continue;
+        walk_pmd_entries(pm, mm.pgd, [&](VirtAddr va, const Pte& pmd) {
+            pv.pmds.push_back({va.value, pmd.pfn().value, pmd.huge(), pmd.writable()});
+            if (pmd.huge()) {
+                return;
             }
-            const Table& pud = pm.table(pgd[g].pfn());
-            for (std::uint64_t u = 0; u < kPtrsPerTable; ++u) {
-                if (pud[u].none()) {
-                    continue;
-                }
-                const Table& pmdt = pm.table(pud[u].pfn());
-                for (std::uint64_t m = 0; m < kPtrsPerTable; ++m) {
-                    const Pte& pmd = pmdt[m];
-                    if (pmd.none()) {
-                        continue;
+            const Frame& f = pm.frame(pmd.pfn());
+            auto [it, fresh] = s.tables.try_emplace(
+                pmd.pfn().value, TableView{f.refcount, f.owner, (f.flags & kTableExclusive) != 0, 0, 0, {}});
+            if (fresh) {
+                for (const Pte& e : pm.table(pmd.pfn())) {
+                    if (e.present()) {
+                        ++it->second.present;
+                        it->second.anon += !e.special() && pm.frame(e.pfn()).kind == FrameKind::Anon ? 1 : 0;
                     }
-                    const std::uint64_t va = (g << kPgdShift) | (u << kPudShift) | (m << kPmdShift);
-                    pv.pmds.push_back({va, pmd.pfn().value, pmd.huge(), pmd.writable()});
-                    if (pmd.huge()) {
-                        continue;
-                    }
-                    const Frame& f = pm.frame(pmd.pfn());
-                    auto [it, fresh] = s.tables.try_emplace(
-                        pmd.pfn().value, TableView{f.refcount, f.owner, (f.flags & kTableExclusive) != 0, 0, 0, {}});
-                    if (fresh) {
-                        for (const Pte& e : pm.table(pmd.pfn())) {
-                            if (e.present()) {
-                                ++it->second.present;
-                                it->second.anon += !e.special() && pm.frame(e.pfn()).kind == FrameKind::Anon ? 1 : 0;
-                            }
-                        }
-                    }
-                    it->second.mapped_by.push_back(pid);
                 }
             }
-        }
+            it->second.mapped_by.push_back(pid);
+        });
         s.procs.push_back(std::move(pv));
     }
     return s;
