@@ -13,8 +13,7 @@ install(TARGETS odf odf_trace EXPORT odfTargets
 install(TARGETS odf-sim RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 # The sweep library is part of odf-sim only: its headers are not installed.
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/odf DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
-        PATTERN "sweep.hpp" EXCLUDE
-        PATTERN "sweep_cli.hpp" EXCLUDE)
+        PATTERN "sweep.hpp" EXCLUDE)
 install(EXPORT odfTargets NAMESPACE odf:: DESTINATION ${ODF_INSTALL_CMAKEDIR})
 
 # What a consumer must find for the exported targets' interface: the static libraries' link dependencies (fmt,

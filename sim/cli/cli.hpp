@@ -37,6 +37,10 @@ void save(const OutputOpts& o, const trace::Trace& t);
 void add_gen_commands(CLI::App& app);
 // `convert`, `check`, `import lackey` (traces/FORMAT.md, "Command line").
 void add_trace_commands(CLI::App& app);
+// `sweep plan|run|status|collect|task` over the sweep library (docs/SWEEPS.md). Each ends by throwing Exit: 0 on
+// success, 1 when tasks failed or are missing, 2 for a bad spec or bad arguments (the message, on stderr, is
+// "FILE:LINE: FIELD: REASON"). Usage errors are CLI11's own (CLI::ParseError, handled by app.exit()).
+void add_sweep_commands(CLI::App& app);
 
 // `inspect TRACE [--line N] [--mode M] [--dot | --json]` (inspect.cpp).
 void add_inspect_command(CLI::App& app);

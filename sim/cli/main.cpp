@@ -2,7 +2,6 @@
 #include "cli.hpp"
 #include "odf/inspect.hpp"
 #include "odf/replay.hpp"
-#include "odf/sweep_cli.hpp"
 #include "odf/trace/builder.hpp"
 #include "odf/trace/io.hpp"
 
@@ -148,7 +147,7 @@ int main(int argc, char** argv) {
     odf::cli::add_inspect_command(app);
     odf::cli::add_gen_commands(app);
     odf::cli::add_trace_commands(app);
-    odf::sweep::add_sweep_commands(app);
+    odf::cli::add_sweep_commands(app);
     odf::cli::setup_logging();
     odf::cli::add_log_flags(app);
 

@@ -1,7 +1,8 @@
 // The `odf-sim sweep` command line (docs/SWEEPS.md). Progress and diagnostics go to stderr; stdout carries only
 // what a command is asked for (the task list, the status report, submitted job ids).
 #include "odf/sweep.hpp"
-#include "odf/sweep_cli.hpp"
+
+#include "cli.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -22,16 +23,19 @@
 #define ODF_SWEEP_PLOT_SCRIPT "scripts/sweep-plot"
 #endif
 
-namespace odf::sweep {
+namespace odf::cli {
+
+using namespace odf::sweep;
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
 
-// Runs `fn` and exits with its status; a bad spec exits 2 with "file:line: field: reason", other errors 1.
+// Runs `fn` and ends the command with its status (Exit, returned by main()); a bad spec is status 2 with
+// "file:line: field: reason", other errors 1.
 template <class F>
-[[noreturn]] void guarded(F&& fn) {
+[[noreturn]] void run_sweep_command(F&& fn) {
     int rc = 1;
     try {
         rc = fn();
@@ -43,7 +47,7 @@ template <class F>
         rc = 1;
     }
     std::cout.flush();
-    std::exit(rc);
+    throw Exit{rc};
 }
 
 std::string out_dir(const Spec& s, const std::string& cli) {
@@ -229,7 +233,7 @@ void add_sweep_commands(CLI::App& app) {
         add_common(c, o->c);
         c->add_flag("--json", o->json, "print the tasks as JSON");
         c->callback([o] {
-            guarded([&] {
+            run_sweep_command([&] {
                 const Spec s = load_spec(o->c.spec);
                 if (o->json) {
                     json j = json::array();
@@ -279,7 +283,7 @@ void add_sweep_commands(CLI::App& app) {
         c->add_flag("--wait", o->wait, "slurm: wait until the submitted tasks have left the queue");
         c->add_option("--poll", o->poll, "slurm: seconds between queue polls with --wait")->capture_default_str();
         c->callback([o] {
-            guarded([&] {
+            run_sweep_command([&] {
                 const Spec spec = load_spec(o->c.spec);
                 const Store store(out_dir(spec, o->c.out));
                 fs::create_directories(store.dir());
@@ -359,7 +363,7 @@ void add_sweep_commands(CLI::App& app) {
         c->add_flag("--wait", o->wait, "first wait until no task of the sweep is queued or running in Slurm");
         c->add_option("--poll", o->poll, "seconds between queue polls with --wait")->capture_default_str();
         c->callback([o] {
-            guarded([&] {
+            run_sweep_command([&] {
                 const Spec spec = load_spec(o->c.spec);
                 const Store store(out_dir(spec, o->c.out));
                 if (o->wait) {
@@ -394,7 +398,7 @@ void add_sweep_commands(CLI::App& app) {
         c->add_option("--plot-dir", o->plot_dir, "where the plots go (default: OUT/plots)");
         c->add_flag("--allow-missing", o->allow_missing, "exit 0 even if some tasks have no result");
         c->callback([o] {
-            guarded([&] {
+            run_sweep_command([&] {
                 const Spec spec = load_spec(o->c.spec);
                 const Store store(out_dir(spec, o->c.out));
                 const Collected col = collect(spec, store);
@@ -433,7 +437,7 @@ void add_sweep_commands(CLI::App& app) {
         c->add_option("--id", o->id, "task id")->required();
         c->add_option("--plan", o->plan, "the plan to find it in (default: OUT/plan.json)");
         c->callback([o] {
-            guarded([&] {
+            run_sweep_command([&] {
                 const Store store(o->out);
                 const Spec plan = store.read_plan(o->plan);
                 const auto it =
@@ -457,4 +461,4 @@ void add_sweep_commands(CLI::App& app) {
     }
 }
 
-} // namespace odf::sweep
+} // namespace odf::cli
