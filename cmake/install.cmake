@@ -17,8 +17,8 @@ install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/odf DESTINATION ${CMAKE_INSTALL_
 install(EXPORT odfTargets NAMESPACE odf:: DESTINATION ${ODF_INSTALL_CMAKEDIR})
 
 # What a consumer must find for the exported targets' interface: the static libraries' link dependencies (fmt,
-# spdlog, zstd); no public header includes a dependency's header.
-set(ODF_PACKAGE_DEPENDENCIES fmt spdlog zstd)
+# spdlog, zstd) and the public headers' (Boost's header-only flat_map, through odf/mm.hpp).
+set(ODF_PACKAGE_DEPENDENCIES fmt spdlog zstd Boost)
 configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/odfConfig.cmake.in
                               ${PROJECT_BINARY_DIR}/odfConfig.cmake
                               INSTALL_DESTINATION ${ODF_INSTALL_CMAKEDIR})

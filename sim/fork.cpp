@@ -33,6 +33,7 @@ void Kernel::fork(std::uint32_t parent_pid, std::uint32_t child_pid) {
 // vma_needs_copy(): private VMAs with an anon_vma; shared (shmem) VMAs are refaulted by the child.
 void Kernel::dup_mmap(Mm& parent, Mm& child) {
     const auto wp_before = static_cast<std::int64_t>(parent.stats.ptes_copied + parent.stats.tables_shared);
+    child.vmas.reserve(parent.vmas.size());
     for (const auto& [start, vma] : parent.vmas) {
         Vma& copy = child.vmas.emplace(start, vma).first->second;
         copy.anon_inherited = vma.anon_vma != 0; // anon_vma_fork() chains the child to the parent's anon_vma

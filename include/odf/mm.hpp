@@ -5,6 +5,7 @@
 #include "odf/stats.hpp"
 #include "odf/tlb.hpp"
 
+#include <boost/container/flat_map.hpp>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -49,16 +50,21 @@ struct ShmemObject {
     int users = 0;                // VMAs mapping the object
 };
 
+// The VMAs of an mm by start address (the maple tree): a sorted vector, since an mm has few VMAs and the fault path
+// looks one up per fault (binary search over contiguous memory; docs/PERFORMANCE.md has the measurement). Inserting
+// or erasing invalidates iterators and Vma pointers at and after the position: the VMA code holds none across it.
+using VmaMap = boost::container::flat_map<std::uint64_t, Vma>;
+
 struct Mm {
     Mm(std::uint32_t id_, std::uint32_t pid_, const TlbGeometry& g) : id(id_), pid(pid_), tlb(g) {}
 
     std::uint32_t id;  // never reused: identifies the owner of a shared PTE table
     std::uint32_t pid; // trace pid
     Pfn pgd{};
-    std::map<std::uint64_t, Vma> vmas; // by start address
-    std::int64_t rss_anon = 0;         // pages (MM_ANONPAGES)
-    std::int64_t rss_shmem = 0;        // pages (MM_SHMEMPAGES)
-    std::int64_t pgtables_bytes = 0;   // VmPTE: PUD, PMD and PTE tables charged to this mm
+    VmaMap vmas;                     // by start address
+    std::int64_t rss_anon = 0;       // pages (MM_ANONPAGES)
+    std::int64_t rss_shmem = 0;      // pages (MM_SHMEMPAGES)
+    std::int64_t pgtables_bytes = 0; // VmPTE: PUD, PMD and PTE tables charged to this mm
     bool has_heap = false;
     std::uint64_t heap_start = 0;
     std::uint64_t brk = 0;
