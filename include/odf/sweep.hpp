@@ -194,4 +194,16 @@ struct Collected {
 };
 [[nodiscard]] Collected collect(const Spec& spec, const Store& store);
 
+// A helper program run by run_program() (sbatch, squeue, the plot script).
+enum class ProgramStdout {
+    Capture,  // into ProgramRun::out
+    ToStderr, // its chatter is progress, not results: our stdout stays clean
+};
+struct ProgramRun {
+    int status = -1; // exit status (128 + signal if killed); -1 if it could not be run
+    std::string out; // its stdout, with ProgramStdout::Capture
+};
+// Runs argv (PATH lookup) and waits for it; its stderr is ours.
+ProgramRun run_program(const std::vector<std::string>& argv, ProgramStdout how);
+
 } // namespace odf::sweep

@@ -179,30 +179,6 @@ std::string status_text(const Spec& spec, const Store& store, const std::vector<
     return s;
 }
 
-int run_program(const std::vector<std::string>& argv) {
-    std::cout.flush();
-    std::cerr.flush();
-    const pid_t pid = ::fork();
-    if (pid < 0) {
-        throw std::runtime_error(fmt::format("fork: {}", std::strerror(errno)));
-    }
-    if (pid == 0) {
-        ::dup2(STDERR_FILENO, STDOUT_FILENO); // the plot script's chatter is progress, not results
-        std::vector<char*> a;
-        for (const auto& s : argv) {
-            a.push_back(const_cast<char*>(s.c_str()));
-        }
-        a.push_back(nullptr);
-        ::execvp(a[0], a.data());
-        std::cerr << "sweep: cannot run " << argv[0] << ": " << std::strerror(errno) << "\n";
-        ::_exit(127);
-    }
-    int st = 0;
-    while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-    }
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 struct Common {
     std::string spec;
     std::string out;
@@ -416,8 +392,12 @@ void add_sweep_commands(CLI::App& app) {
                     const char* env = std::getenv("ODF_SWEEP_PLOT");
                     const std::string script = env != nullptr && *env != 0 ? env : ODF_SWEEP_PLOT_SCRIPT;
                     const std::string dir = o->plot_dir.empty() ? store.dir() + "/plots" : o->plot_dir;
-                    if (const int rc = run_program({script, js, dir}); rc != 0) {
-                        throw std::runtime_error(fmt::format("{} exited with {}", script, rc));
+                    const ProgramRun r = run_program({script, js, dir}, ProgramStdout::ToStderr);
+                    if (r.status < 0) {
+                        throw std::runtime_error(fmt::format("cannot run {}", script));
+                    }
+                    if (r.status != 0) {
+                        throw std::runtime_error(fmt::format("{} exited with {}", script, r.status));
                     }
                 }
                 return col.missing == 0 || o->allow_missing ? 0 : 1;

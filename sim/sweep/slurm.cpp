@@ -23,59 +23,6 @@ using nlohmann::json;
 
 namespace {
 
-struct Ran {
-    int status = -1; // exit status, -1 if it could not be run
-    std::string out;
-};
-
-// Runs argv (PATH lookup) with stdout captured; stderr goes to ours.
-Ran run_capture(const std::vector<std::string>& argv) {
-    int fds[2];
-    if (::pipe(fds) != 0) {
-        throw std::runtime_error(fmt::format("pipe: {}", std::strerror(errno)));
-    }
-    std::cout.flush();
-    std::cerr.flush();
-    const pid_t pid = ::fork();
-    if (pid < 0) {
-        throw std::runtime_error(fmt::format("fork: {}", std::strerror(errno)));
-    }
-    if (pid == 0) {
-        ::dup2(fds[1], STDOUT_FILENO);
-        ::close(fds[0]);
-        ::close(fds[1]);
-        std::vector<char*> a;
-        for (const auto& s : argv) {
-            a.push_back(const_cast<char*>(s.c_str()));
-        }
-        a.push_back(nullptr);
-        ::execvp(a[0], a.data());
-        ::_exit(127);
-    }
-    ::close(fds[1]);
-    Ran r;
-    std::array<char, 4096> buf{};
-    while (true) {
-        const ssize_t n = ::read(fds[0], buf.data(), buf.size());
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            break;
-        }
-        r.out.append(buf.data(), static_cast<std::size_t>(n));
-    }
-    ::close(fds[0]);
-    int st = 0;
-    while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-    }
-    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    if (r.status == 127) {
-        r.status = -1;
-    }
-    return r;
-}
-
 std::string sh_quote(const std::string& s) {
     std::string o = "'";
     for (const char c : s) {
@@ -187,7 +134,7 @@ std::vector<std::string> slurm_submit(const Spec& spec, const Store& store, cons
             std::cerr << fmt::format("sweep: would submit {} tasks: sbatch --parsable {}\n", n, dir + "/array.sh");
             continue;
         }
-        const Ran r = run_capture({"sbatch", "--parsable", dir + "/array.sh"});
+        const ProgramRun r = run_program({"sbatch", "--parsable", dir + "/array.sh"}, ProgramStdout::Capture);
         if (r.status != 0) {
             throw std::runtime_error(r.status < 0 ? "sbatch not found (install slurm-client, or run scripts/setup)"
                                                   : fmt::format("sbatch failed (exit {}) for {}", r.status, dir));
@@ -222,10 +169,10 @@ std::map<std::string, std::string> slurm_active(const Store& store) {
         list += (list.empty() ? "" : ",") + s["job"].get<std::string>();
     }
     auto query = [](const std::string& jl) {
-        return run_capture({"squeue", "-h", "-r", "-o", "%F|%K|%T", "--jobs=" + jl});
+        return run_program({"squeue", "-h", "-r", "-o", "%F|%K|%T", "--jobs=" + jl}, ProgramStdout::Capture);
     };
     std::string text;
-    Ran r = query(list);
+    ProgramRun r = query(list);
     if (r.status < 0) {
         throw std::runtime_error("squeue not found: cannot see this sweep's Slurm jobs (install slurm-client)");
     }
@@ -234,7 +181,7 @@ std::map<std::string, std::string> slurm_active(const Store& store) {
     } else {
         // squeue fails on the whole list when a job id is no longer known; ask one by one.
         for (const auto& [job, dir] : dir_of) {
-            const Ran one = query(job);
+            const ProgramRun one = query(job);
             if (one.status == 0) {
                 text += one.out;
             }
