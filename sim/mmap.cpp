@@ -134,7 +134,7 @@ void Kernel::vma_merge_region(Mm& mm, std::uint64_t start) {
 
 // The VMA after `it` joins it (vma_merge()): `n` is the existing neighbour, `r` the region, whose anon_vma
 // chain decides whether the result counts as inherited.
-void Kernel::vma_absorb_next(Mm& mm, VmaMap::iterator it, const Vma& n, const Vma& r) {
+void Kernel::vma_absorb_next(Mm& mm, const VmaMap::iterator& it, const Vma& n, const Vma& r) {
     auto next = std::next(it);
     Vma& a = it->second;
     const Vma& b = next->second;

@@ -210,7 +210,7 @@ class Kernel {
     void split_vma(Mm& mm, std::uint64_t at);
     void vma_merge_around(Mm& mm, std::uint64_t start, std::uint64_t end);
     void vma_merge_region(Mm& mm, std::uint64_t start);
-    void vma_absorb_next(Mm& mm, VmaMap::iterator it, const Vma& n, const Vma& r);
+    void vma_absorb_next(Mm& mm, const VmaMap::iterator& it, const Vma& n, const Vma& r);
     void do_munmap(Mm& mm, std::uint64_t start, std::uint64_t end);
     void insert_vma(Mm& mm, const Vma& v);
     void release_vma(Mm& mm, const Vma& v);
