@@ -44,6 +44,17 @@ bash_loop_trace() {
 
 # redis-server on a loopback port: populate with redis-benchmark, BGSAVE while redis-benchmark keeps writing,
 # then SHUTDOWN NOSAVE.  The BGSAVE child is a fork of the server.
+wait_redis() { # wait_redis PORT PID: until the server on PORT answers PING (120 s); else kill PID and fail
+	local i
+	for i in $(seq 120); do
+		redis-cli -p "$1" ping 2>/dev/null | grep -q PONG && return 0
+		sleep 1
+	done
+	echo "redis did not start" >&2
+	kill "$2"
+	return 1
+}
+
 redis_cpu() { # CPU seconds (user + sys) used so far by the server process on port $1
 	redis-cli -p "$1" info cpu | tr -d '\r' | awk -F: '/^used_cpu_(user|sys):/ { s += $2 } END { printf "%.2f", s }'
 }
@@ -57,12 +68,7 @@ redis_trace() {
 	"$rec" "${rec_opts[@]}" -o "$out_dir/redis-bgsave$ext" -- redis-server --port "$port" --bind 127.0.0.1 --save "" \
 		--appendonly no --dir "$d" --daemonize no --protected-mode yes --logfile "$d/redis.log" &
 	local rpid=$!
-	local i
-	for i in $(seq 120); do
-		redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && break
-		sleep 1
-	done
-	redis-cli -p "$port" ping | grep -q PONG || { echo "redis did not start" >&2; kill "$rpid"; return 1; }
+	wait_redis "$port" "$rpid" || return 1
 	local t0 t1 c0 c1
 	t0=$(now)
 	c0=$(redis_cpu "$port")
@@ -75,6 +81,7 @@ redis_trace() {
 	local bpid=$!
 	sleep 3
 	redis-cli -p "$port" bgsave
+	local i
 	for i in $(seq 300); do
 		redis-cli -p "$port" info persistence | grep -q "rdb_bgsave_in_progress:0" && break
 		sleep 1
@@ -95,12 +102,7 @@ redis_large_trace() {
 	"$rec" "${rec_opts[@]}" -o "$out_dir/redis-bgsave-2m$ext" -- redis-server --port "$port" --bind 127.0.0.1 --save "" \
 		--appendonly no --dir "$d" --daemonize no --protected-mode yes --logfile "$d/redis.log" &
 	local rpid=$!
-	local i
-	for i in $(seq 120); do
-		redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && break
-		sleep 1
-	done
-	redis-cli -p "$port" ping | grep -q PONG || { echo "redis did not start" >&2; kill "$rpid"; return 1; }
+	wait_redis "$port" "$rpid" || return 1
 	local t0 t1
 	t0=$(now)
 	redis-benchmark -p "$port" -t set -n $n -r $n -d $POP_D -c 4 -P 32 -q | tr '\r' '\n' | tail -1
@@ -117,6 +119,7 @@ redis_large_trace() {
 	sleep 3
 	t0=$(now)
 	redis-cli -p "$port" bgsave
+	local i
 	for i in $(seq 900); do
 		redis-cli -p "$port" info persistence | grep -q "rdb_bgsave_in_progress:0" && break
 		sleep 1
@@ -161,11 +164,7 @@ redis_threads_trace() {
 		redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$d" --daemonize no \
 		--protected-mode yes --logfile "$d/redis.log" &
 	local rpid=$!
-	for i in $(seq 120); do
-		redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && break
-		sleep 1
-	done
-	redis-cli -p "$port" ping | grep -q PONG || { echo "redis did not start" >&2; kill "$rpid"; return 1; }
+	wait_redis "$port" "$rpid" || return 1
 	redis-benchmark -p "$port" -t set -n 2000 -r 2000 -d 256 -c 2 -q | tr '\r' '\n' | tail -1
 	redis-cli -p "$port" bgsave
 	for i in $(seq 120); do
@@ -202,11 +201,7 @@ redis_snapshot_trace() {
 		redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --rdbcompression no --dir "$d" \
 		--daemonize no --protected-mode yes --enable-debug-command yes --logfile "$d/redis.log" &
 	local rpid=$!
-	for i in $(seq 120); do
-		redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && break
-		sleep 1
-	done
-	redis-cli -p "$port" ping | grep -q PONG || { echo "redis did not start" >&2; kill "$rpid"; return 1; }
+	wait_redis "$port" "$rpid" || return 1
 	local t0 t1
 	t0=$(now)
 	redis-cli -p "$port" debug populate "$RS_KEYS" key "$RS_VALUE"
