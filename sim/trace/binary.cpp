@@ -180,14 +180,15 @@ class BinaryDecoder final : public Decoder {
         if (nlabels > (1U << 28)) {
             fail("bad label count");
         }
-        labels_.reserve(static_cast<std::size_t>(nlabels));
+        // The counts are untrusted: reserve at most a little, the vectors grow as bytes really arrive.
+        labels_.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(nlabels, 1024)));
         for (std::uint64_t i = 0; i < nlabels; ++i) {
             std::uint64_t len = varint();
             if (len > (1U << 20)) {
                 fail("bad label length");
             }
             std::string l;
-            l.reserve(static_cast<std::size_t>(len));
+            l.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(len, 256)));
             for (std::uint64_t k = 0; k < len; ++k) {
                 l.push_back(static_cast<char>(byte()));
             }
@@ -412,9 +413,10 @@ Trace decode_all_binary(std::unique_ptr<detail::ByteSource> src, const std::stri
     auto dec = detail::make_binary_decoder(std::move(src), name);
     Trace t;
     t.source = name;
-    // Reserve for the announced op count once a first batch decoded (a corrupt short file fails before that).
+    // Reserve for the announced op count once a first batch decoded (a corrupt short file fails before that), at
+    // most 2^20 ops (56 MiB): the count is untrusted, a longer trace grows the vector as its ops really arrive.
     bool more = dec->next(t.ops, 1U << 16);
-    t.ops.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(dec->op_count_hint(), 1ULL << 26)));
+    t.ops.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(dec->op_count_hint(), 1ULL << 20)));
     while (more) {
         more = dec->next(t.ops, 1U << 16);
     }

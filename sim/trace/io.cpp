@@ -167,9 +167,10 @@ namespace {
 Trace read_all(TraceReader& r) {
     Trace t;
     t.source = r.name();
-    // Reserve for the announced op count once a first batch decoded (a corrupt short file fails before that).
+    // Reserve for the announced op count once a first batch decoded (a corrupt short file fails before that), at
+    // most 2^20 ops: the count is untrusted, a longer trace grows the vector as its ops really arrive.
     bool more = r.append(t.ops, 1U << 16);
-    t.ops.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(r.op_count_hint(), 1ULL << 26)));
+    t.ops.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(r.op_count_hint(), 1ULL << 20)));
     while (more) {
         more = r.append(t.ops, 1U << 16);
     }
