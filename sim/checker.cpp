@@ -160,11 +160,11 @@ void count_pte_tables(const Kernel& k, Census& c) {
         }
         for (const PteTableUser& u : use.users) {
             PerMm& pc = c.per_mm[u.mm];
-            if (v3 || u.rw || t.owner == u.mm->id) {
+            if (v3 || u.rw || t.tbl.owner == u.mm->id) {
                 pc.rss_anon += use.anon;
                 pc.rss_shmem += use.shmem;
             }
-            if (u.rw || t.owner == u.mm->id) {
+            if (u.rw || t.tbl.owner == u.mm->id) {
                 pc.pgtables += kPageSize;
             }
         }
@@ -209,14 +209,14 @@ std::string check_pte_table_owners(const Kernel& k, const Census& c) {
     std::string err;
     for (const auto& [tpfn, use] : c.pte_tables) {
         const Frame& t = k.phys().frame(Pfn{tpfn});
-        if (t.owner != 0) {
-            const Mm* owner = k.mm_by_id(t.owner);
+        if (t.tbl.owner != 0) {
+            const Mm* owner = k.mm_by_id(t.tbl.owner);
             bool found = false;
             for (const PteTableUser& u : use.users) {
                 found = found || u.mm == owner;
             }
             if (!found) {
-                note(err, fmt::format("PTE table {}: owner mm {} does not map it", tpfn, t.owner));
+                note(err, fmt::format("PTE table {}: owner mm {} does not map it", tpfn, t.tbl.owner));
             }
             continue;
         }
@@ -256,13 +256,13 @@ std::string check_pte_entries(const Kernel& k, const Census& c) {
                 continue;
             }
             if ((!sharing || !shared) && (f.flags & kAnonExclusive) != 0 && f.mapcount != 1) {
-                note(err, fmt::format("frame {}: AnonExclusive with mapcount {}", e.pfn().value, f.mapcount));
+                note(err, fmt::format("frame {}: AnonExclusive with mapcount {}", e.pfn().value, int{f.mapcount}));
             }
             const auto it = c.data.find(e.pfn().value);
             const std::int64_t gets = it == c.data.end() ? 0 : it->second.gets;
-            if (e.writable() && f.refcount - f.pincount - gets > 1 && !shared) {
-                note(err, fmt::format("frame {}: writable PTE to a page mapped {} times", e.pfn().value,
-                                      f.refcount - f.pincount - gets));
+            const std::int64_t mapped = f.refcount - std::int64_t{pm.pincount(e.pfn())} - gets;
+            if (e.writable() && mapped > 1 && !shared) {
+                note(err, fmt::format("frame {}: writable PTE to a page mapped {} times", e.pfn().value, mapped));
             }
         }
     }
@@ -325,10 +325,10 @@ std::string check_frame_counts(const Kernel& k, const Census& c) {
             return;
         }
         if (e.map != f.mapcount) {
-            note(err, fmt::format("frame {}: mapcount {} but {} mappings", pfn.value, f.mapcount, e.map));
+            note(err, fmt::format("frame {}: mapcount {} but {} mappings", pfn.value, int{f.mapcount}, e.map));
         }
-        if (e.pins != f.pincount) {
-            note(err, fmt::format("frame {}: pincount {} but {} pins", pfn.value, f.pincount, e.pins));
+        if (e.pins != k.phys().pincount(pfn)) {
+            note(err, fmt::format("frame {}: pincount {} but {} pins", pfn.value, k.phys().pincount(pfn), e.pins));
         }
         if (f.refcount != e.map + e.pins + e.gets + e.cache) {
             note(err, fmt::format("frame {}: refcount {} but {} mappings + {} pins + {} GUP references + {} cache",

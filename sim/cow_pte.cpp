@@ -38,7 +38,7 @@ bool Kernel::cow_pte_eligible(const Mm& src, const Vma& vma, const Pte& pmd, std
 
 void Kernel::share_pte_table(Mm& dst, Mm& src, Pte& dst_pmd, Pte& src_pmd) {
     Frame& t = phys_.frame(src_pmd.pfn());
-    if (t.owner == 0) {
+    if (t.tbl.owner == 0) {
         // An ownerless shared table: the forking parent takes it and its charge. The kernel's fallback for a table
         // whose leaving owner found no other user (cow_pte_pass_on()); the model always finds one, and the
         // invariant checker fails on a shared table charged to nobody.
@@ -48,11 +48,11 @@ void Kernel::share_pte_table(Mm& dst, Mm& src, Pte& dst_pmd, Pte& src_pmd) {
                 src.rss_anon += anon_pages_in(src_pmd.pfn());
             }
         }
-        t.owner = src.id;
+        t.tbl.owner = src.id;
     }
     src_pmd = src_pmd.wrprotect();
     dst_pmd = src_pmd;
-    ++t.refcount;
+    t.get_ref();
     charge(Cost::PmdShare);
     ++acct_->tables_shared;
     if (cfg_.mode == ForkMode::CowPteV3) {
@@ -67,9 +67,9 @@ void Kernel::share_pte_table(Mm& dst, Mm& src, Pte& dst_pmd, Pte& src_pmd) {
                 continue;
             }
             Frame& f = phys_.frame(e.pfn());
-            ++f.refcount;
-            ++f.mapcount;
-            f.flags &= static_cast<std::uint8_t>(~kAnonExclusive);
+            f.get_ref();
+            f.get_map();
+            f.clear_flag(kAnonExclusive);
             charge(Cost::PageRefUpdate);
             e = e.wrprotect();
             ++dst.rss_anon;
@@ -84,12 +84,12 @@ void Kernel::break_cow_pte(Mm& mm, Pte& pmd, std::uint64_t addr) {
     const bool v3 = cfg_.mode == ForkMode::CowPteV3;
     if (t.refcount == 1) {
         pmd = pmd.mkwrite();
-        if (t.owner != mm.id) {
+        if (t.tbl.owner != mm.id) {
             mm.pgtables_bytes += static_cast<std::int64_t>(kPageSize);
             if (!v3) {
                 mm.rss_anon += anon_pages_in(shared);
             }
-            t.owner = mm.id;
+            t.tbl.owner = mm.id;
         }
         if (!cfg_.bug_odf_gup_leak && !v3) {
             cow_pte_reuse_scan(shared);
@@ -159,7 +159,7 @@ void Kernel::cow_pte_reuse_scan(Pfn table) {
         }
         charge(Cost::PageCheck);
         if ((f.flags & kAnonExclusive) != 0 && f.refcount > 1) {
-            f.flags &= static_cast<std::uint8_t>(~kAnonExclusive);
+            f.clear_flag(kAnonExclusive);
             if (e.writable()) {
                 e = e.wrprotect();
                 charge(Cost::PteCopy);
@@ -174,7 +174,7 @@ void Kernel::cow_pte_reuse_scan(Pfn table) {
 // (docs/SEMANTICS.md, "Owner"). A table shared by several processes is therefore never charged to nobody.
 void Kernel::cow_pte_pass_on(Mm& mm, Pfn table, std::uint64_t addr) {
     Frame& t = phys_.frame(table);
-    if (t.owner != mm.id || t.refcount < 2) {
+    if (t.tbl.owner != mm.id || t.refcount < 2) {
         return;
     }
     const std::uint64_t base = addr & ~(kPmdSize - 1);
@@ -199,7 +199,7 @@ void Kernel::cow_pte_pass_on(Mm& mm, Pfn table, std::uint64_t addr) {
         mm.rss_anon -= anon;
         heir->rss_anon += anon;
     }
-    t.owner = heir->id;
+    t.tbl.owner = heir->id;
     ++acct_->owner_passes;
 }
 
@@ -209,12 +209,12 @@ void Kernel::drop_cow_pte(Mm& mm, Pte& pmd, std::uint64_t addr) {
     Frame& t = phys_.frame(table);
     const bool v3 = cfg_.mode == ForkMode::CowPteV3;
     cow_pte_pass_on(mm, table, addr);
-    if (t.owner == mm.id) {
+    if (t.tbl.owner == mm.id) {
         mm.pgtables_bytes -= static_cast<std::int64_t>(kPageSize);
         if (!v3) {
             mm.rss_anon -= anon_pages_in(table);
         }
-        t.owner = 0;
+        t.tbl.owner = 0;
     }
     if (v3 && t.refcount > 1) {
         for (const Pte& e : phys_.table(table)) {

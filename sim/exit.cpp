@@ -13,8 +13,7 @@ void Kernel::exit_mm(Mm& mm) {
     }
     mm.refs.clear();
     for (const auto& [vpn, pfn] : mm.pins) {
-        Frame& f = phys_.frame(pfn);
-        --f.pincount;
+        phys_.unpin(pfn);
         put_page(pfn);
     }
     mm.pins.clear();

@@ -129,8 +129,8 @@ bool Kernel::do_shmem_fault(Mm& mm, Vma& vma, Pte& pmd, std::uint64_t addr, bool
     auto map = [&](std::uint64_t a, Pfn page, bool young) {
         Pte& e = *pte_offset(pmd, a);
         Frame& f = phys_.frame(page);
-        ++f.refcount;
-        ++f.mapcount;
+        f.get_ref();
+        f.get_map();
         charge(Cost::PageRefUpdate);
         ++mm.rss_shmem;
         e = Pte::make(page, young ? flags : flags & ~Pte::kAccessed);

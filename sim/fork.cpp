@@ -136,7 +136,7 @@ int Kernel::copy_present_pte(const Vma* vma, Pte& dst, Pte& src) {
         return 0;
     }
     Frame& f = phys_.frame(pte.pfn());
-    if (f.pincount > 0 && (f.flags & kAnonExclusive) != 0) {
+    if (f.pinned && (f.flags & kAnonExclusive) != 0) {
         // page_try_dup_anon_rmap() fails for a maybe-pinned exclusive page: copy_present_page().
         const Pfn copy = phys_.alloc_data(FrameKind::Anon);
         Frame& c = phys_.frame(copy);
@@ -154,9 +154,9 @@ int Kernel::copy_present_pte(const Vma* vma, Pte& dst, Pte& src) {
         dst = Pte::make(copy, flags);
         return 1;
     }
-    ++f.refcount;
-    ++f.mapcount;
-    f.flags &= static_cast<std::uint8_t>(~kAnonExclusive);
+    f.get_ref();
+    f.get_map();
+    f.clear_flag(kAnonExclusive);
     charge(Cost::PageRefUpdate);
     if (pte.writable()) { // every VMA that reaches here is a private (COW) mapping
         charge(Cost::PteWrprotect);
@@ -179,9 +179,9 @@ void Kernel::copy_huge_pmd(Mm& dst, Mm& src, Pte& dst_pmd, Pte& src_pmd) {
         dst_pmd = src_pmd.mkold();
         return;
     }
-    ++f.refcount;
-    ++f.mapcount;
-    f.flags &= static_cast<std::uint8_t>(~kAnonExclusive);
+    f.get_ref();
+    f.get_map();
+    f.clear_flag(kAnonExclusive);
     charge(Cost::PageRefUpdate);
     src_pmd = src_pmd.wrprotect();
     dst_pmd = src_pmd.mkold();

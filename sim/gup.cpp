@@ -86,9 +86,9 @@ std::optional<VirtAddr> Kernel::getref(std::uint32_t pid, VirtAddr start, std::u
         const Pfn pfn = w.pfn;
         Frame& f = phys_.frame(pfn);
         if (f.kind != FrameKind::ZeroPage) { // the model keeps no count on the zero page
-            ++f.refcount;
+            f.get_ref();
             if (pin) {
-                ++f.pincount;
+                phys_.pin(pfn);
             }
             charge(Cost::PageRefUpdate);
             ++ref_frames_[pfn].refs;
@@ -137,7 +137,7 @@ void Kernel::drop_gup_ref(Mm& mm, const Mm::GupRef& r) {
         ref_frames_.erase(s);
     }
     if (r.pin) {
-        --f.pincount;
+        phys_.unpin(pfn);
     }
     put_page(pfn);
     charge(Cost::PageRefUpdate);
@@ -186,9 +186,8 @@ std::optional<VirtAddr> Kernel::pin(std::uint32_t pid, VirtAddr start, std::uint
             handle_mm_fault(m, *vma, a, true);
             w = walk(m, va, false);
         }
-        Frame& f = phys_.frame(w.pfn);
-        ++f.pincount;
-        ++f.refcount;
+        phys_.pin(w.pfn);
+        phys_.frame(w.pfn).get_ref();
         charge(Cost::PageRefUpdate);
         Pte* p = pmd_offset(m, a, false);
         phys_.frame(p->pfn()).flags |= kTableExclusive;
@@ -209,7 +208,7 @@ bool Kernel::unpin(std::uint32_t pid, VirtAddr start, std::uint64_t len) {
         }
         const Pfn pfn = it->second;
         m.pins.erase(it);
-        --phys_.frame(pfn).pincount;
+        phys_.unpin(pfn);
         put_page(pfn);
         charge(Cost::PageRefUpdate);
     }

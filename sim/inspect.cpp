@@ -60,7 +60,7 @@ std::string describe_mm(const Kernel& k, const Mm& mm) {
                 }
             }
             s += fmt::format("    {:#014x} pte table {} {} refcount {} owner {}{} present {} anon {}\n", va.value,
-                             pmd.pfn().value, pmd.writable() ? "rw" : "ro", t.refcount, t.owner,
+                             pmd.pfn().value, pmd.writable() ? "rw" : "ro", t.refcount, t.tbl.owner,
                              (t.flags & kTableExclusive) != 0 ? " exclusive" : "", present, anon);
         },
         PmdTableLines{s});

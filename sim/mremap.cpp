@@ -29,8 +29,9 @@ void Kernel::move_page_tables(Mm& mm, std::uint64_t old_addr, std::uint64_t new_
                 }
                 pte_alloc(mm, new_pmd);
                 // ODF: entries moved into another table keep the exclusive mark of a table that held a pin.
-                phys_.frame(new_pmd.pfn()).flags |=
-                    static_cast<std::uint8_t>(phys_.frame(old_pmd->pfn()).flags & kTableExclusive);
+                if ((phys_.frame(old_pmd->pfn()).flags & kTableExclusive) != 0) {
+                    phys_.frame(new_pmd.pfn()).flags |= kTableExclusive;
+                }
                 for (std::uint64_t o = 0; o < extent; o += kPageSize) {
                     Pte& src = *pte_offset(*old_pmd, old_addr + o);
                     if (src.none()) {

@@ -1,6 +1,7 @@
 #include "odf/phys_mem.hpp"
 
 #include <cstring>
+#include <fmt/format.h>
 #include <sys/mman.h>
 
 namespace odf {
@@ -79,12 +80,38 @@ Pfn PhysMem::alloc_table(FrameKind kind) {
         }
     }
     slot_table(slot).fill(Pte{});
-    frames_[pfn.value].slot = slot;
+    frames_[pfn.value].tbl.slot = slot;
     ++tables_used_;
     if (tables_used_ > tables_peak_) {
         tables_peak_ = tables_used_;
     }
     return pfn;
+}
+
+void Frame::overflow(const char* what, std::int64_t max) {
+    throw std::overflow_error(fmt::format("a page's {} would exceed {}, the model's limit", what, max));
+}
+
+void PhysMem::pin(Pfn pfn) {
+    Frame& f = frames_[pfn.value];
+    std::uint32_t& n = pins_[pfn.value];
+    if (n == UINT32_MAX) {
+        throw std::overflow_error(fmt::format("frame {}: a pincount would exceed {}, the model's limit", pfn.value, n));
+    }
+    ++n;
+    f.pinned = true;
+}
+
+void PhysMem::unpin(Pfn pfn) {
+    Frame& f = frames_[pfn.value];
+    const auto it = f.pinned ? pins_.find(pfn.value) : pins_.end();
+    if (it == pins_.end()) {
+        throw std::logic_error(fmt::format("frame {}: unpinned without a pin", pfn.value));
+    }
+    if (--it->second == 0) {
+        pins_.erase(it);
+        f.pinned = false;
+    }
 }
 
 void PhysMem::convert_huge_to_small(Pfn head) {
@@ -95,8 +122,11 @@ void PhysMem::convert_huge_to_small(Pfn head) {
 
 void PhysMem::free(Pfn pfn) {
     Frame& f = frames_[pfn.value];
+    if (f.pinned) { // refcount 0 with pins: a bug of the caller, and the pin map would keep a stale entry
+        throw std::logic_error(fmt::format("frame {} freed with {} pins", pfn.value, pins_.at(pfn.value)));
+    }
     if (is_table(f.kind)) {
-        free_slots_.push_back(f.slot);
+        free_slots_.push_back(f.tbl.slot);
         --tables_used_;
     }
     if (f.kind == FrameKind::AnonHuge) {

@@ -52,6 +52,7 @@ struct Run {
         return sim.kernel().lookup(mm(pid), VirtAddr{va}, Level::Pte);
     }
     const Frame& frame_at(std::uint32_t pid, std::uint64_t va) { return k().phys().frame(pte(pid, va)->pfn()); }
+    std::uint32_t pincount_at(std::uint32_t pid, std::uint64_t va) { return k().phys().pincount(pte(pid, va)->pfn()); }
     std::uint64_t faults(std::uint32_t pid, FaultKind f) { return stats(pid).faults[static_cast<int>(f)]; }
     void finish() {
         sim.finish(trace);

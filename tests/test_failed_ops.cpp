@@ -18,9 +18,9 @@ namespace {
 std::string snapshot(const Kernel& k) {
     std::string s = describe(k);
     k.phys().for_each_used([&](Pfn p, const Frame& f) {
-        const std::uint64_t word = is_table(f.kind) ? f.owner : f.content;
+        const std::uint64_t word = is_table(f.kind) ? f.tbl.owner : f.content;
         s += fmt::format("frame {} kind {} ref {} map {} pin {} flags {} word {:#x}\n", p.value, int(f.kind),
-                         f.refcount, f.mapcount, f.pincount, int(f.flags), word);
+                         f.refcount, int{f.mapcount}, k.phys().pincount(p), int(f.flags), word);
     });
     std::vector<std::uint32_t> pids;
     for (const auto& [pid, mm] : k.processes()) {

@@ -138,7 +138,8 @@ TEST_CASE("gup: getref get takes a reference as-is, without faulting a present p
         run(fmt::format("2 getref {:#x} 0x1000 get\n", kBase));
         CHECK(run.stats(2).minflt == before); // present: no fault, the table stays shared under ODF
         const Frame& f = run.frame_at(1, kBase);
-        CHECK(f.pincount == 0);
+        CHECK(run.pincount_at(1, kBase) == 0);
+        CHECK(!f.pinned);
         CHECK(f.refcount == (m == ForkMode::Classic ? 3 : 2)); // mappings + the reference
         if (m == ForkMode::Odf) {
             CHECK(!run.pmd(2, kBase).writable());
@@ -165,7 +166,8 @@ TEST_CASE("gup: a read-only pin unshares a page that is not AnonExclusive (one f
         CHECK(!e.writable()); // the copy is mapped read-only
         const Frame& f = run.frame_at(2, kBase);
         CHECK((f.flags & kAnonExclusive) != 0);
-        CHECK(f.pincount == 1);
+        CHECK(run.pincount_at(2, kBase) == 1);
+        CHECK(f.pinned);
         CHECK(f.refcount == 2);
         CHECK(run.pte(1, kBase)->pfn() != e.pfn());
         if (shares_tables(m)) {
@@ -175,7 +177,7 @@ TEST_CASE("gup: a read-only pin unshares a page that is not AnonExclusive (one f
         const std::uint64_t mid = run.stats(2).minflt;
         run(fmt::format("2 getref {:#x} 0x1000 pin\n", kBase));
         CHECK(run.stats(2).minflt == mid);
-        CHECK(run.frame_at(2, kBase).pincount == 2);
+        CHECK(run.pincount_at(2, kBase) == 2);
         // The process's own write reuses the pinned page in place: the pin sees it.
         run(fmt::format("2 w {:#x}\n2 readref {:#x} 0x1000\n", kBase, kBase));
         CHECK(run.sim.leaks().empty());

@@ -131,7 +131,7 @@ SCENARIO("munmap_across_a_shared_table_drops_whole_tables_and_breaks_partial_one
         r("1 munmap 0x40000000 0x400000\n");
         THEN("the parent passes the charge for both tables on to the child, which reuses them") {
             CHECK(r.k().phys().frame(first).refcount == 1);
-            CHECK(r.k().phys().frame(first).owner == r.mm(2).id);
+            CHECK(r.k().phys().frame(first).tbl.owner == r.mm(2).id);
             CHECK(r.stats(1).owner_passes == 2);
             CHECK(r.stats(1).charges[static_cast<int>(Cost::OwnerSearch)] == 2);
             CHECK(r.mm(1).rss_anon == 0);
@@ -153,11 +153,11 @@ SCENARIO("an_owner_that_leaves_a_shared_table_passes_its_charge_to_the_oldest_ot
     const Pfn t = r.pmd(4, 0x40000000).pfn();
     const Frame& f = r.k().phys().frame(t);
     REQUIRE(f.refcount == 4);
-    REQUIRE(f.owner == r.mm(1).id);
+    REQUIRE(f.tbl.owner == r.mm(1).id);
     r("1 w 0x40000000\n");
     THEN("a copying owner keeps its charge for the copy and the oldest other user, 2, takes the shared table's") {
         CHECK(f.refcount == 3);
-        CHECK(f.owner == r.mm(2).id);
+        CHECK(f.tbl.owner == r.mm(2).id);
         CHECK(r.stats(1).owner_passes == 1);
         CHECK(r.mm(1).rss_anon == 1024);
         CHECK(r.mm(2).rss_anon == 512);
@@ -166,14 +166,14 @@ SCENARIO("an_owner_that_leaves_a_shared_table_passes_its_charge_to_the_oldest_ot
     }
     r("2 exit\n");
     THEN("an exiting owner passes it on: 3 is older than 4") {
-        CHECK(f.owner == r.mm(3).id);
+        CHECK(f.tbl.owner == r.mm(3).id);
         CHECK(r.mm(3).rss_anon == 512);
         CHECK(r.mm(4).rss_anon == 0);
     }
     r("3 munmap 0x40000000 0x400000\n");
     THEN("an owner unmapping the whole table passes it to the last user, which then reuses it") {
         CHECK(f.refcount == 1);
-        CHECK(f.owner == r.mm(4).id);
+        CHECK(f.tbl.owner == r.mm(4).id);
         CHECK(r.mm(3).rss_anon == 0);
         CHECK(r.mm(4).rss_anon == 512);
         r("4 w 0x40000000\n");

@@ -78,3 +78,47 @@ TEST_CASE("64_gib_of_simulated_memory_costs_little_host_memory_until_used", "[ph
     CHECK(pm.total_frames() == (64ULL << 30) >> kPageShift);
     CHECK(after - before < 64 * 1024); // well under 64 MiB for a 16 Mi-frame descriptor array
 }
+
+TEST_CASE("pins_live_beside_the_frame_and_its_pinned_bit_says_so", "[phys]") {
+    PhysMem pm(8192);
+    const Pfn a = pm.alloc_data(FrameKind::Anon);
+    CHECK(pm.pincount(a) == 0);
+    pm.pin(a);
+    pm.pin(a);
+    CHECK(pm.frame(a).pinned);
+    CHECK(pm.pincount(a) == 2);
+    pm.unpin(a);
+    CHECK(pm.pincount(a) == 1);
+    CHECK_THROWS_WITH(pm.free(a), "frame 1 freed with 1 pins");
+    pm.unpin(a);
+    CHECK(!pm.frame(a).pinned);
+    CHECK(pm.pincount(a) == 0);
+    CHECK_THROWS_AS(pm.unpin(a), std::logic_error);
+    pm.free(a);
+    CHECK(pm.used_frames() == pm.reserved_frames());
+}
+
+TEST_CASE("a_count_that_would_overflow_its_field_is_an_error_not_a_wrap", "[phys]") {
+    PhysMem pm(8192);
+    Frame& f = pm.frame(pm.alloc_data(FrameKind::Anon));
+    f.mapcount = Frame::kMaxMapcount - 1;
+    f.get_map();
+    CHECK(f.mapcount == Frame::kMaxMapcount);
+    CHECK_THROWS_WITH(f.get_map(), "a page's mapcount would exceed 8388607, the model's limit");
+    CHECK(f.mapcount == Frame::kMaxMapcount);
+    f.refcount = Frame::kMaxRefcount;
+    CHECK_THROWS_AS(f.get_ref(), std::overflow_error);
+    CHECK(f.refcount == Frame::kMaxRefcount);
+    // The packed fields do not bleed into each other.
+    f.kind = FrameKind::PgdTable;
+    f.flags = kAnonExclusive | kTableExclusive;
+    f.pinned = true;
+    f.mapcount = -Frame::kMaxMapcount;
+    CHECK(f.kind == FrameKind::PgdTable);
+    CHECK(f.flags == (kAnonExclusive | kTableExclusive));
+    CHECK(f.pinned);
+    f.clear_flag(kAnonExclusive);
+    CHECK(f.flags == kTableExclusive);
+    CHECK(f.mapcount == -Frame::kMaxMapcount);
+    CHECK(f.refcount == Frame::kMaxRefcount);
+}

@@ -142,7 +142,7 @@ class Kernel {
 
     // --- pages (page.cpp)
     Pfn alloc_anon_page(Mm& mm, std::uint64_t tag, bool zero);
-    void get_page(Pfn pfn) { ++phys_.frame(pfn).refcount; }
+    void get_page(Pfn pfn) { phys_.frame(pfn).get_ref(); }
     void put_page(Pfn pfn);
     void page_remove_rmap(Pfn pfn) { --phys_.frame(pfn).mapcount; }
     void charge(Cost c, std::uint64_t n = 1) { acct_->charges[static_cast<int>(c)] += n; }

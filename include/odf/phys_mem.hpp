@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <memory>
 #include <stdexcept>
+#include <unordered_map>
 #include <vector>
 
 namespace odf {
@@ -31,27 +32,54 @@ enum class FrameKind : std::uint8_t {
     return k == FrameKind::PteTable || k == FrameKind::PmdTable || k == FrameKind::PudTable || k == FrameKind::PgdTable;
 }
 
-// Frame flags.
+// Frame flags (a 3-bit field of Frame).
 enum FrameFlag : std::uint8_t {
     kAnonExclusive = 1,  // PG_anon_exclusive: the page is mapped by exactly one process and may be reused
     kTableExclusive = 2, // ODF: COW_PTE_OWNER_EXCLUSIVE: the table held a pinned page; never shared at fork
 };
 
-// struct page, reduced to what fork and the fault path read. All-zero is a free frame.
+// What a page-table frame keeps in the place of a data frame's content tag.
+struct TableIds {
+    std::uint32_t owner; // PTE tables (ODF): the id of the mm that owns the table (0: no owner)
+    std::uint32_t slot;  // index of the table's contents in PhysMem's table store
+};
+
+// struct page, reduced to what fork and the fault path read, in 16 bytes (a simulated TiB has 256 Mi of them).
+// All-zero is a free frame. The FOLL_PIN count is not here: pins are rare, so PhysMem keeps them in a map and
+// `pinned` says whether the frame has an entry there (the hot paths test the bit, never the map).
 struct Frame {
+    static constexpr std::int32_t kMaxRefcount = 0x7fffffff;
+    static constexpr std::int32_t kMaxMapcount = (1 << 23) - 1; // a 24-bit signed field
+
     union {
         std::uint64_t content;   // data frames: the content tag (what the page's first word holds; 0: never written)
-        std::uint32_t owner;     // PTE tables (ODF): the id of the mm that owns the table (0: no owner)
+        TableIds tbl;            // table frames
         std::uint64_t next_free; // free 4 KiB frames: the next free frame + 1 (PhysMem's free list; 0: the last)
     };
-    std::int32_t refcount;  // data: mappings + pins (+1 page cache for shmem); tables: PMD entries pointing here
-    std::int32_t mapcount;  // data: page-table entries mapping it (a shared PTE table counts once)
-    std::uint32_t slot;     // tables: index of the table's contents in PhysMem's table store
-    std::uint16_t pincount; // FOLL_PIN references (included in refcount)
-    FrameKind kind;
-    std::uint8_t flags;
+    std::int32_t refcount;      // data: mappings + pins (+1 page cache for shmem); tables: PMD entries pointing here
+    std::int32_t mapcount : 24; // data: page-table entries mapping it (a shared PTE table counts once)
+    FrameKind kind : 4;
+    std::uint8_t flags : 3; // FrameFlag bits
+    bool pinned : 1;        // has FOLL_PIN references (PhysMem::pincount)
+
+    // get_page() and the rmap increments: a count that would overflow its field is an error, never a wrap. (The
+    // model keeps no count on the zero pages, so no count grows with the number of mappings of a zero page.)
+    void get_ref() {
+        if (refcount == kMaxRefcount) {
+            overflow("refcount", kMaxRefcount);
+        }
+        ++refcount;
+    }
+    void get_map() {
+        if (mapcount == kMaxMapcount) {
+            overflow("mapcount", kMaxMapcount);
+        }
+        ++mapcount;
+    }
+    void clear_flag(FrameFlag f) { flags = static_cast<std::uint8_t>(flags & ~f & 7U); }
+    [[noreturn]] static void overflow(const char* what, std::int64_t max);
 };
-static_assert(sizeof(Frame) == 24);
+static_assert(sizeof(Frame) == 16);
 
 using Table = std::array<Pte, kPtrsPerTable>;
 
@@ -60,10 +88,10 @@ class OutOfMemory : public std::runtime_error {
     OutOfMemory() : std::runtime_error("out of simulated physical memory") {}
 };
 
-// Contract: frames are handed out zeroed (kind set by the caller); free() requires refcount 0.
+// Contract: frames are handed out zeroed (kind set by the caller); free() requires refcount 0 (hence no pins).
 // Descriptors live in one anonymous mapping reserved for all frames (MAP_NORESERVE: a machine of many TiB can be
 // simulated on a small host), so that untouched frames cost no host memory. Freed small frames are kept on a LIFO
-// list threaded through their own descriptors (the link in `tag`): the free list costs no memory of its own.
+// list threaded through their own descriptors (the link in `next_free`): the free list costs no memory of its own.
 class PhysMem {
   public:
     explicit PhysMem(std::uint64_t frames);
@@ -86,8 +114,14 @@ class PhysMem {
     // split_huge_page(): the 512 frames of a huge page become independent 4 KiB anon frames.
     void convert_huge_to_small(Pfn head);
 
-    [[nodiscard]] Table& table(Pfn pfn) { return slot_table(frames_[pfn.value].slot); }
-    [[nodiscard]] const Table& table(Pfn pfn) const { return slot_table(frames_[pfn.value].slot); }
+    [[nodiscard]] Table& table(Pfn pfn) { return slot_table(frames_[pfn.value].tbl.slot); }
+    [[nodiscard]] const Table& table(Pfn pfn) const { return slot_table(frames_[pfn.value].tbl.slot); }
+
+    // FOLL_PIN references of a frame (they are also counted in its refcount). pin() throws std::overflow_error
+    // at 2^32 - 1 pins, unpin() std::logic_error on a frame without pins.
+    [[nodiscard]] std::uint32_t pincount(Pfn pfn) const { return frames_[pfn.value].pinned ? pins_.at(pfn.value) : 0; }
+    void pin(Pfn pfn);
+    void unpin(Pfn pfn);
 
     // Visit every frame that is not free (for the invariant checker).
     template <typename F>
@@ -124,6 +158,7 @@ class PhysMem {
         return store_[slot >> kChunkShift][slot & ((1U << kChunkShift) - 1)];
     }
     std::vector<std::uint32_t> free_slots_;
+    std::unordered_map<std::uint64_t, std::uint32_t> pins_; // pfn -> pincount (> 0) of the frames marked pinned
     std::uint64_t used_ = 0;
     std::uint64_t tables_used_ = 0;
     std::uint64_t tables_peak_ = 0;

@@ -70,7 +70,7 @@ Snapshot snapshot(const Kernel& k) {
             }
             const Frame& f = pm.frame(pmd.pfn());
             auto [it, fresh] = s.tables.try_emplace(
-                pmd.pfn().value, TableView{f.refcount, f.owner, (f.flags & kTableExclusive) != 0, 0, 0, {}});
+                pmd.pfn().value, TableView{f.refcount, f.tbl.owner, (f.flags & kTableExclusive) != 0, 0, 0, {}});
             if (fresh) {
                 for (const Pte& e : pm.table(pmd.pfn())) {
                     if (e.present()) {
