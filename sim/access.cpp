@@ -70,12 +70,12 @@ AccessResult Kernel::access(Mm& mm, VirtAddr va, bool write, std::uint64_t tag) 
         ++mm.stats.tlb_misses;
         Walk w = walk(mm, va, true);
         if (!w.present || (write && !w.writable)) {
-            Vma* vma = mm.find_vma(va.value);
+            Vma* vma = mm.find_vma(va);
             if (vma == nullptr || !vma->readable() || (write && !vma->writable())) {
                 ++mm.stats.segv;
                 return AccessResult{false, false, 0};
             }
-            if (!handle_mm_fault(mm, *vma, va.value, write)) {
+            if (!handle_mm_fault(mm, *vma, va, write)) {
                 ++mm.stats.segv;
                 return AccessResult{false, true, 0};
             }

@@ -13,12 +13,12 @@ bool Kernel::is_cow_pte(const Pte& pmd) const {
     return shares_tables(cfg_.mode) && pmd.present() && !pmd.huge() && !pmd.writable();
 }
 
-bool Kernel::cow_pte_eligible(const Mm& src, const Vma& vma, const Pte& pmd, std::uint64_t addr) const {
+bool Kernel::cow_pte_eligible(const Mm& src, const Vma& vma, const Pte& pmd, VirtAddr addr) const {
     if ((phys_.frame(pmd.pfn()).flags & kTableExclusive) != 0) {
         return false;
     }
-    const std::uint64_t lo = addr & ~(kPmdSize - 1);
-    const std::uint64_t hi = lo + kPmdSize;
+    const VirtAddr lo = addr.align_down(kPmdSize);
+    const VirtAddr hi = lo + kPmdSize;
     if (cfg_.mode == ForkMode::OdfPaper) {
         // EuroSys'21: one private anonymous VMA, not the heap, covers the whole 2 MiB.
         return !vma.shared && !src.is_heap(vma) && vma.start <= lo && vma.end >= hi;
@@ -78,7 +78,7 @@ void Kernel::share_pte_table(Mm& dst, Mm& src, Pte& dst_pmd, Pte& src_pmd) {
 }
 
 // break_cow_pte(): make the table behind `pmd` private to mm before a PTE in it changes.
-void Kernel::break_cow_pte(Mm& mm, Pte& pmd, std::uint64_t addr) {
+void Kernel::break_cow_pte(Mm& mm, Pte& pmd, VirtAddr addr) {
     const Pfn shared = pmd.pfn();
     Frame& t = phys_.frame(shared);
     const bool v3 = cfg_.mode == ForkMode::CowPteV3;
@@ -98,7 +98,7 @@ void Kernel::break_cow_pte(Mm& mm, Pte& pmd, std::uint64_t addr) {
         ++acct_->faults[static_cast<int>(FaultKind::CowPteReuse)];
         // Not needed for correctness (the PMD entry only gains RW), but stale read-only entries would cost
         // spurious faults; the kernel patch flushes the range, and so does the model.
-        const std::uint64_t base = addr & ~(kPmdSize - 1);
+        const VirtAddr base = addr.align_down(kPmdSize);
         flush_tlb_range(mm, base, base + kPmdSize);
         return;
     }
@@ -109,7 +109,7 @@ void Kernel::break_cow_pte(Mm& mm, Pte& pmd, std::uint64_t addr) {
     Table& src = phys_.table(shared);
     Table& dst = phys_.table(copy);
     std::int64_t anon = 0;
-    const std::uint64_t base = addr & ~(kPmdSize - 1);
+    const VirtAddr base = addr.align_down(kPmdSize);
     // Like the kernel patch, only entries under one of mm's VMAs are copied: during munmap the VMAs being removed
     // are already gone, so their entries are left to the other users of the shared table.
     for (std::uint64_t i = 0; i < kPtrsPerTable; ++i) {
@@ -172,12 +172,12 @@ void Kernel::cow_pte_reuse_scan(Pfn table) {
 // table (VmPTE) and its pages (RssAnon) goes to the oldest of them, the lowest mm id. The kernel patch finds them
 // by an rmap-style walk of the table's root anon_vma and takes the lowest mm->cow_pte_seq, the same order
 // (docs/SEMANTICS.md, "Owner"). A table shared by several processes is therefore never charged to nobody.
-void Kernel::cow_pte_pass_on(Mm& mm, Pfn table, std::uint64_t addr) {
+void Kernel::cow_pte_pass_on(Mm& mm, Pfn table, VirtAddr addr) {
     Frame& t = phys_.frame(table);
     if (t.tbl.owner != mm.id || t.refcount < 2) {
         return;
     }
-    const std::uint64_t base = addr & ~(kPmdSize - 1);
+    const VirtAddr base = addr.align_down(kPmdSize);
     Mm* heir = nullptr;
     for (auto& [pid, other] : procs_) {
         if (other.get() == &mm || (heir != nullptr && other->id > heir->id)) {
@@ -204,7 +204,7 @@ void Kernel::cow_pte_pass_on(Mm& mm, Pfn table, std::uint64_t addr) {
 }
 
 // Drop mm's reference to a shared table without touching its entries (whole-table unmap, exit, exec).
-void Kernel::drop_cow_pte(Mm& mm, Pte& pmd, std::uint64_t addr) {
+void Kernel::drop_cow_pte(Mm& mm, Pte& pmd, VirtAddr addr) {
     const Pfn table = pmd.pfn();
     Frame& t = phys_.frame(table);
     const bool v3 = cfg_.mode == ForkMode::CowPteV3;
@@ -239,16 +239,16 @@ void Kernel::drop_cow_pte(Mm& mm, Pte& pmd, std::uint64_t addr) {
 
 // Before munmap zaps anything (the VMAs are already removed): over the whole unmapped range [start, end), drop the
 // shared tables it covers entirely and break the ones it covers in part, whether or not a removed VMA overlaps them.
-void Kernel::unmap_cow_pte_range(Mm& mm, std::uint64_t start, std::uint64_t end) {
+void Kernel::unmap_cow_pte_range(Mm& mm, VirtAddr start, VirtAddr end) {
     if (!shares_tables(cfg_.mode)) {
         return;
     }
-    for (std::uint64_t a = start; a < end; a = pmd_addr_end(a, end)) {
+    for (VirtAddr a = start; a < end; a = pmd_addr_end(a, end)) {
         Pte* pmd = pmd_offset(mm, a, false);
         if (pmd == nullptr || !is_cow_pte(*pmd)) {
             continue;
         }
-        const std::uint64_t lo = a & ~(kPmdSize - 1);
+        const VirtAddr lo = a.align_down(kPmdSize);
         if (lo >= start && lo + kPmdSize <= end) {
             drop_cow_pte(mm, *pmd, a);
         } else {
@@ -258,11 +258,11 @@ void Kernel::unmap_cow_pte_range(Mm& mm, std::uint64_t start, std::uint64_t end)
 }
 
 // Break every shared table in [start, end) (mprotect, madvise, mremap, pin).
-void Kernel::break_cow_pte_range(Mm& mm, std::uint64_t start, std::uint64_t end) {
+void Kernel::break_cow_pte_range(Mm& mm, VirtAddr start, VirtAddr end) {
     if (!shares_tables(cfg_.mode)) {
         return;
     }
-    for (std::uint64_t a = start; a < end; a = pmd_addr_end(a, end)) {
+    for (VirtAddr a = start; a < end; a = pmd_addr_end(a, end)) {
         Pte* pmd = pmd_offset(mm, a, false);
         if (pmd != nullptr && is_cow_pte(*pmd)) {
             break_cow_pte(mm, *pmd, a);

@@ -7,15 +7,15 @@ namespace {
 constexpr std::uint64_t kUserPage = Pte::kPresent | Pte::kUser | Pte::kAccessed;
 }
 
-bool Kernel::thp_suitable(const Vma& vma, std::uint64_t addr) const {
-    const std::uint64_t lo = addr & ~(kPmdSize - 1);
+bool Kernel::thp_suitable(const Vma& vma, VirtAddr addr) const {
+    const VirtAddr lo = addr.align_down(kPmdSize);
     return cfg_.mode == ForkMode::Thp && !vma.shared && vma.start <= lo && vma.end >= lo + kPmdSize;
 }
 
 // Contract: vma contains addr and permits the access; one call is one fault exception (one minflt).
-bool Kernel::handle_mm_fault(Mm& mm, Vma& vma, std::uint64_t addr, bool write) {
+bool Kernel::handle_mm_fault(Mm& mm, Vma& vma, VirtAddr addr, bool write) {
     charge(Cost::FaultEntry);
-    if (vma.shared && vma.pgoff + ((addr - vma.start) >> kPageShift) >= shmem_[vma.shmem].size_pages) {
+    if (vma.shared && vma.linear_page_index(addr) >= shmem_[vma.shmem].size) {
         return false; // shmem_fault(): beyond i_size
     }
     ++mm.stats.minflt;
@@ -43,7 +43,7 @@ bool Kernel::handle_mm_fault(Mm& mm, Vma& vma, std::uint64_t addr, bool write) {
     return true;
 }
 
-void Kernel::handle_pte_fault(Mm& mm, Vma& vma, Pte& pte, std::uint64_t addr, bool write) {
+void Kernel::handle_pte_fault(Mm& mm, Vma& vma, Pte& pte, VirtAddr addr, bool write) {
     if (pte.none()) {
         do_anonymous_page(mm, vma, pte, write);
     } else if (write && !pte.writable()) {
@@ -67,7 +67,7 @@ void Kernel::do_anonymous_page(Mm& mm, Vma& vma, Pte& pte, bool write) {
     ++mm.stats.faults[static_cast<int>(FaultKind::AnonAlloc)];
 }
 
-void Kernel::do_wp_page(Mm& mm, Vma& vma, Pte& pte, std::uint64_t addr) {
+void Kernel::do_wp_page(Mm& mm, Vma& vma, Pte& pte, VirtAddr addr) {
     const std::uint64_t dirty = Pte::kRw | Pte::kDirty | Pte::kAccessed;
     if (pte.special()) { // wp_page_copy() from the zero page
         anon_vma_prepare(vma);
@@ -75,7 +75,7 @@ void Kernel::do_wp_page(Mm& mm, Vma& vma, Pte& pte, std::uint64_t addr) {
         pte = Pte::make(page, kUserPage | dirty);
         ++mm.rss_anon;
         ++mm.stats.faults[static_cast<int>(FaultKind::WpZeroCopy)];
-        flush_tlb_range(mm, addr & ~(kPageSize - 1), (addr & ~(kPageSize - 1)) + kPageSize);
+        flush_tlb_range(mm, addr.page_start(), addr.page_start() + kPageSize);
         return;
     }
     Frame& f = phys_.frame(pte.pfn());
@@ -97,12 +97,12 @@ void Kernel::do_wp_page(Mm& mm, Vma& vma, Pte& pte, std::uint64_t addr) {
     charge(Cost::PageRefUpdate);
     pte = Pte::make(copy, kUserPage | dirty);
     ++mm.stats.faults[static_cast<int>(FaultKind::WpCopy)];
-    flush_tlb_range(mm, addr & ~(kPageSize - 1), (addr & ~(kPageSize - 1)) + kPageSize);
+    flush_tlb_range(mm, addr.page_start(), addr.page_start() + kPageSize);
 }
 
-Pfn Kernel::shmem_get_page(Vma& vma, std::uint64_t addr, bool create) {
+Pfn Kernel::shmem_get_page(Vma& vma, VirtAddr addr, bool create) {
     ShmemObject& obj = shmem_[vma.shmem];
-    const std::uint64_t idx = vma.pgoff + ((addr - vma.start) >> kPageShift);
+    const std::uint64_t idx = vma.linear_page_index(addr).value;
     if (idx >= obj.pages.size()) {
         if (!create) {
             return Pfn::none();
@@ -124,9 +124,9 @@ Pfn Kernel::shmem_get_page(Vma& vma, std::uint64_t addr, bool create) {
 
 // do_read_fault()/do_shared_fault() on shmem. A read fault also maps the cached pages around it
 // (do_fault_around, 64 KiB window, within the VMA and the PTE table).
-bool Kernel::do_shmem_fault(Mm& mm, Vma& vma, Pte& pmd, std::uint64_t addr, bool write) {
+bool Kernel::do_shmem_fault(Mm& mm, Vma& vma, Pte& pmd, VirtAddr addr, bool write) {
     const std::uint64_t flags = kUserPage | (vma.writable() ? Pte::kRw : 0);
-    auto map = [&](std::uint64_t a, Pfn page, bool young) {
+    auto map = [&](VirtAddr a, Pfn page, bool young) {
         Pte& e = *pte_offset(pmd, a);
         Frame& f = phys_.frame(page);
         f.get_ref();
@@ -144,10 +144,10 @@ bool Kernel::do_shmem_fault(Mm& mm, Vma& vma, Pte& pmd, std::uint64_t addr, bool
     if (!write) {
         constexpr std::uint64_t kWindow = 64 * 1024ULL;
         // do_fault_around(): from max(aligned window, VMA start), 16 pages, clipped to the VMA and the PTE table.
-        const std::uint64_t lo = std::max(addr & ~(kWindow - 1), vma.start);
-        const std::uint64_t hi = std::min({lo + kWindow, vma.end, (addr & ~(kPmdSize - 1)) + kPmdSize});
-        for (std::uint64_t a = lo; a < hi; a += kPageSize) {
-            if (a == (addr & ~(kPageSize - 1)) || !pte_offset(pmd, a)->none()) {
+        const VirtAddr lo = std::max(addr.align_down(kWindow), vma.start);
+        const VirtAddr hi = std::min({lo + kWindow, vma.end, addr.align_down(kPmdSize) + kPmdSize});
+        for (VirtAddr a = lo; a < hi; a += kPageSize) {
+            if (a == addr.page_start() || !pte_offset(pmd, a)->none()) {
                 continue;
             }
             const Pfn page = shmem_get_page(vma, a, false);
@@ -156,7 +156,7 @@ bool Kernel::do_shmem_fault(Mm& mm, Vma& vma, Pte& pmd, std::uint64_t addr, bool
             }
         }
     }
-    map(addr & ~(kPageSize - 1), shmem_get_page(vma, addr, true), true);
+    map(addr.page_start(), shmem_get_page(vma, addr, true), true);
     return true;
 }
 
@@ -187,7 +187,7 @@ void Kernel::do_huge_pmd_anonymous_page(Mm& mm, Vma& vma, Pte& pmd, bool write) 
     ++mm.stats.faults[static_cast<int>(FaultKind::HugeAlloc)];
 }
 
-void Kernel::do_huge_pmd_wp_page(Mm& mm, Vma& vma, Pte& pmd, std::uint64_t addr) {
+void Kernel::do_huge_pmd_wp_page(Mm& mm, Vma& vma, Pte& pmd, VirtAddr addr) {
     const std::uint64_t leaf = Pte::kPresent | Pte::kUser | Pte::kAccessed | Pte::kPs | Pte::kRw | Pte::kDirty;
     Frame& f = phys_.frame(pmd.pfn());
     if (f.kind == FrameKind::AnonHuge && ((f.flags & kAnonExclusive) != 0 || f.refcount == 1)) {
@@ -203,7 +203,7 @@ void Kernel::do_huge_pmd_wp_page(Mm& mm, Vma& vma, Pte& pmd, std::uint64_t addr)
         ++mm.stats.faults[static_cast<int>(FaultKind::HugeAlloc)];
     } else {
         for (std::uint64_t i = 0; i < kHugePages; ++i) {
-            phys_.frame(Pfn{page.value + i}).content = phys_.frame(Pfn{pmd.pfn().value + i}).content;
+            phys_.frame(page + i).content = phys_.frame(pmd.pfn() + i).content;
         }
         charge(Cost::HugeCopy);
         mm.stats.pages_copied += kHugePages;
@@ -213,12 +213,12 @@ void Kernel::do_huge_pmd_wp_page(Mm& mm, Vma& vma, Pte& pmd, std::uint64_t addr)
         ++mm.stats.faults[static_cast<int>(FaultKind::HugeWpCopy)];
     }
     pmd = Pte::make(page, leaf);
-    flush_tlb_range(mm, addr & ~(kPmdSize - 1), (addr & ~(kPmdSize - 1)) + kPmdSize);
+    flush_tlb_range(mm, addr.align_down(kPmdSize), addr.align_down(kPmdSize) + kPmdSize);
 }
 
 // Turn a huge PMD mapping into a PTE table (the deposited one) of 512 entries. A huge page that other
 // mappings or pins share is first copied for this mm (the model keeps no PTE-mapped compound pages; Linux does).
-void Kernel::split_huge_pmd(Mm& mm, Pte& pmd, std::uint64_t addr) {
+void Kernel::split_huge_pmd(Mm& mm, Pte& pmd, VirtAddr addr) {
     const Pte old = pmd;
     const Pfn head = old.pfn();
     Frame& f = phys_.frame(head);
@@ -237,7 +237,7 @@ void Kernel::split_huge_pmd(Mm& mm, Pte& pmd, std::uint64_t addr) {
         if (!exclusive) {
             base = phys_.alloc_huge();
             for (std::uint64_t i = 0; i < kHugePages; ++i) {
-                phys_.frame(Pfn{base.value + i}).content = phys_.frame(Pfn{head.value + i}).content;
+                phys_.frame(base + i).content = phys_.frame(head + i).content;
             }
             charge(Cost::HugeCopy);
             mm.stats.pages_copied += kHugePages;
@@ -246,15 +246,15 @@ void Kernel::split_huge_pmd(Mm& mm, Pte& pmd, std::uint64_t addr) {
         }
         phys_.convert_huge_to_small(base);
         for (std::uint64_t i = 0; i < kHugePages; ++i) {
-            Frame& s = phys_.frame(Pfn{base.value + i});
+            Frame& s = phys_.frame(base + i);
             s.refcount = 1;
             s.mapcount = 1;
             s.flags = kAnonExclusive;
-            t[i] = Pte::make(Pfn{base.value + i}, flags);
+            t[i] = Pte::make(base + i, flags);
         }
     }
     pmd = Pte::table(table);
-    flush_tlb_range(mm, addr & ~(kPmdSize - 1), (addr & ~(kPmdSize - 1)) + kPmdSize);
+    flush_tlb_range(mm, addr.align_down(kPmdSize), addr.align_down(kPmdSize) + kPmdSize);
 }
 
 } // namespace odf

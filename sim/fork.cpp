@@ -52,11 +52,11 @@ void Kernel::dup_mmap(Mm& parent, Mm& child) {
 }
 
 void Kernel::copy_page_range(Mm& dst, Mm& src, const Vma& vma) {
-    std::uint64_t addr = vma.start;
-    const std::uint64_t end = vma.end;
+    VirtAddr addr = vma.start;
+    const VirtAddr end = vma.end;
     do {
-        const std::uint64_t next = pgd_addr_end(addr, end);
-        if (!phys_.table(src.pgd)[VirtAddr{addr}.pgd_index()].none()) {
+        const VirtAddr next = pgd_addr_end(addr, end);
+        if (!phys_.table(src.pgd)[addr.pgd_index()].none()) {
             copy_pud_range(dst, src, vma, addr, next);
         }
         addr = next;
@@ -65,28 +65,28 @@ void Kernel::copy_page_range(Mm& dst, Mm& src, const Vma& vma) {
 
 // Like the kernel, each level allocates the child's table below it (pud_alloc, pmd_alloc) as soon as the parent's
 // entry is present, before looking at the parent's lower entries.
-void Kernel::copy_pud_range(Mm& dst, Mm& src, const Vma& vma, std::uint64_t addr, std::uint64_t end) {
-    const Pte& src_pgd = phys_.table(src.pgd)[VirtAddr{addr}.pgd_index()];
-    Pte& dst_pgd = phys_.table(dst.pgd)[VirtAddr{addr}.pgd_index()];
+void Kernel::copy_pud_range(Mm& dst, Mm& src, const Vma& vma, VirtAddr addr, VirtAddr end) {
+    const Pte& src_pgd = phys_.table(src.pgd)[addr.pgd_index()];
+    Pte& dst_pgd = phys_.table(dst.pgd)[addr.pgd_index()];
     if (dst_pgd.none()) {
         dst_pgd = Pte::table(alloc_table(dst, FrameKind::PudTable));
     }
     do {
-        const std::uint64_t next = pud_addr_end(addr, end);
-        if (!phys_.table(src_pgd.pfn())[VirtAddr{addr}.pud_index()].none()) {
+        const VirtAddr next = pud_addr_end(addr, end);
+        if (!phys_.table(src_pgd.pfn())[addr.pud_index()].none()) {
             copy_pmd_range(dst, src, vma, addr, next);
         }
         addr = next;
     } while (addr != end);
 }
 
-void Kernel::copy_pmd_range(Mm& dst, Mm& src, const Vma& vma, std::uint64_t addr, std::uint64_t end) {
-    Pte& dst_pud = phys_.table(phys_.table(dst.pgd)[VirtAddr{addr}.pgd_index()].pfn())[VirtAddr{addr}.pud_index()];
+void Kernel::copy_pmd_range(Mm& dst, Mm& src, const Vma& vma, VirtAddr addr, VirtAddr end) {
+    Pte& dst_pud = phys_.table(phys_.table(dst.pgd)[addr.pgd_index()].pfn())[addr.pud_index()];
     if (dst_pud.none()) {
         dst_pud = Pte::table(alloc_table(dst, FrameKind::PmdTable));
     }
     do {
-        const std::uint64_t next = pmd_addr_end(addr, end);
+        const VirtAddr next = pmd_addr_end(addr, end);
         Pte* src_pmd = pmd_offset(src, addr, false);
         if (src_pmd == nullptr || src_pmd->none()) {
             addr = next;
@@ -108,8 +108,7 @@ void Kernel::copy_pmd_range(Mm& dst, Mm& src, const Vma& vma, std::uint64_t addr
     } while (addr != end);
 }
 
-void Kernel::copy_pte_range(Mm& dst, Mm& src, const Vma& vma, Pte& dst_pmd, Pte& src_pmd, std::uint64_t addr,
-                            std::uint64_t end) {
+void Kernel::copy_pte_range(Mm& dst, Mm& src, const Vma& vma, Pte& dst_pmd, Pte& src_pmd, VirtAddr addr, VirtAddr end) {
     (void)src;
     if (dst_pmd.none()) {
         pte_alloc(dst, dst_pmd);
@@ -118,8 +117,8 @@ void Kernel::copy_pte_range(Mm& dst, Mm& src, const Vma& vma, Pte& dst_pmd, Pte&
     Table& st = phys_.table(src_pmd.pfn());
     Table& dt = phys_.table(dst_pmd.pfn());
     std::int64_t rss = 0;
-    for (std::uint64_t a = addr; a < end; a += kPageSize) {
-        const std::uint64_t i = VirtAddr{a}.pte_index();
+    for (VirtAddr a = addr; a < end; a += kPageSize) {
+        const std::uint64_t i = a.pte_index();
         if (st[i].present()) {
             rss += copy_present_pte(&vma, dt[i], st[i]);
         }

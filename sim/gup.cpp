@@ -14,7 +14,7 @@ constexpr std::uint64_t kUserPage = Pte::kPresent | Pte::kUser | Pte::kAccessed;
 // do_wp_page(FAULT_FLAG_UNSHARE): nothing for the zero page and shmem pages; an AnonExclusive page is kept; a page
 // whose only reference is this mapping is reused (AnonExclusive set, the PTE stays read-only); any other page is
 // copied into a new AnonExclusive page mapped read-only (wp_page_copy without maybe_mkwrite).
-void Kernel::do_wp_page_unshare(Mm& mm, Vma& vma, Pte& pte, std::uint64_t addr) {
+void Kernel::do_wp_page_unshare(Mm& mm, Vma& vma, Pte& pte, VirtAddr addr) {
     if (!pte.present() || pte.special()) {
         return;
     }
@@ -36,17 +36,15 @@ void Kernel::do_wp_page_unshare(Mm& mm, Vma& vma, Pte& pte, std::uint64_t addr) 
     charge(Cost::PageRefUpdate);
     pte = Pte::make(copy, kUserPage);
     ++mm.stats.faults[static_cast<int>(FaultKind::WpCopy)];
-    const std::uint64_t page = addr & ~(kPageSize - 1);
-    flush_tlb_range(mm, page, page + kPageSize);
+    flush_tlb_range(mm, addr.page_start(), addr.page_start() + kPageSize);
 }
 
-std::optional<VirtAddr> Kernel::getref(std::uint32_t pid, VirtAddr start, std::uint64_t len, bool pin) {
+std::optional<VirtAddr> Kernel::getref(std::uint32_t pid, VirtAddr start, std::uint64_t len_bytes, bool pin) {
     Mm& m = *mm(pid);
     acct_ = &m.stats;
     charge(Cost::SyscallEntry);
-    for (VirtAddr va = start; va < start + len; va += kPageSize) {
-        const std::uint64_t a = va.value;
-        Vma* vma = m.find_vma(a);
+    for (VirtAddr va = start; va < start + len_bytes; va += kPageSize) {
+        Vma* vma = m.find_vma(va);
         // check_vma_flags(): a read-only GUP needs VM_READ.
         if (vma == nullptr || (vma->prot & kVmRead) == 0) {
             ++m.stats.reffail;
@@ -55,18 +53,18 @@ std::optional<VirtAddr> Kernel::getref(std::uint32_t pid, VirtAddr start, std::u
         Walk w = walk(m, va, false);
         if (!w.present) {
             // faultin_page() for read: exactly what a read access does (zero page, shmem page, table break).
-            if (!handle_mm_fault(m, *vma, a, false)) {
+            if (!handle_mm_fault(m, *vma, va, false)) {
                 ++m.stats.reffail; // SIGBUS beyond a shmem object's size: -EFAULT
                 return va;
             }
         }
-        Pte* pmd = pmd_offset(m, a, false);
+        Pte* pmd = pmd_offset(m, va, false);
         if (pmd->huge()) { // thp mode: the reference is to a 4 KiB page (as pin does)
-            split_huge_pmd(m, *pmd, a);
+            split_huge_pmd(m, *pmd, va);
         }
         if (pin && !vma->shared) {
             const bool shared_table = is_cow_pte(*pmd);
-            const Pte& e = *pte_offset(*pmd, a);
+            const Pte& e = *pte_offset(*pmd, va);
             bool unshare = false;
             if (!e.special()) {
                 const Frame& f = phys_.frame(e.pfn());
@@ -77,9 +75,9 @@ std::optional<VirtAddr> Kernel::getref(std::uint32_t pid, VirtAddr start, std::u
                 charge(Cost::FaultEntry);
                 ++m.stats.minflt;
                 if (shared_table) {
-                    break_cow_pte(m, *pmd, a);
+                    break_cow_pte(m, *pmd, va);
                 }
-                do_wp_page_unshare(m, *vma, *pte_offset(*pmd, a), a);
+                do_wp_page_unshare(m, *vma, *pte_offset(*pmd, va), va);
             }
         }
         w = walk(m, va, false);
@@ -94,7 +92,7 @@ std::optional<VirtAddr> Kernel::getref(std::uint32_t pid, VirtAddr start, std::u
             ++ref_frames_[pfn].refs;
         }
         if (pin) {
-            phys_.frame(pmd_offset(m, a, false)->pfn()).flags |= kTableExclusive;
+            phys_.frame(pmd_offset(m, va, false)->pfn()).flags |= kTableExclusive;
         }
         m.refs[va.page()].push_back(Mm::GupRef{pfn, write_seq_, pin});
     }
@@ -162,45 +160,44 @@ bool Kernel::putref(std::uint32_t pid, VirtAddr va) {
 
 // pin_user_pages(FOLL_PIN | FOLL_LONGTERM | FOLL_WRITE): fault each page in for write (breaking COW and shared
 // tables), then take a pin. The table is marked exclusive so that fork copies it.
-std::optional<VirtAddr> Kernel::pin(std::uint32_t pid, VirtAddr start, std::uint64_t len) {
+std::optional<VirtAddr> Kernel::pin(std::uint32_t pid, VirtAddr start, std::uint64_t len_bytes) {
     Mm& m = *mm(pid);
     acct_ = &m.stats;
     charge(Cost::SyscallEntry);
-    for (VirtAddr va = start; va < start + len; va += kPageSize) {
-        const std::uint64_t a = va.value;
-        Vma* vma = m.find_vma(a);
+    for (VirtAddr va = start; va < start + len_bytes; va += kPageSize) {
+        Vma* vma = m.find_vma(va);
         if (vma == nullptr || vma->shared || !vma->writable()) {
             ++m.stats.pinfail;
             return va;
         }
         Walk w = walk(m, va, false);
         if (!w.present || !w.writable) {
-            handle_mm_fault(m, *vma, a, true); // breaks a shared table and COW
+            handle_mm_fault(m, *vma, va, true); // breaks a shared table and COW
         }
-        Pte* pmd = pmd_offset(m, a, false);
+        Pte* pmd = pmd_offset(m, va, false);
         if (pmd->huge()) {
-            split_huge_pmd(m, *pmd, a);
+            split_huge_pmd(m, *pmd, va);
         }
         w = walk(m, va, false);
         if (!w.writable) {
-            handle_mm_fault(m, *vma, a, true);
+            handle_mm_fault(m, *vma, va, true);
             w = walk(m, va, false);
         }
         phys_.pin(w.pfn);
         phys_.frame(w.pfn).get_ref();
         charge(Cost::PageRefUpdate);
-        Pte* p = pmd_offset(m, a, false);
+        Pte* p = pmd_offset(m, va, false);
         phys_.frame(p->pfn()).flags |= kTableExclusive;
         m.pins.emplace(va.page(), w.pfn);
     }
     return std::nullopt;
 }
 
-bool Kernel::unpin(std::uint32_t pid, VirtAddr start, std::uint64_t len) {
+bool Kernel::unpin(std::uint32_t pid, VirtAddr start, std::uint64_t len_bytes) {
     Mm& m = *mm(pid);
     acct_ = &m.stats;
     bool all = true;
-    for (VirtAddr va = start; va < start + len; va += kPageSize) {
+    for (VirtAddr va = start; va < start + len_bytes; va += kPageSize) {
         auto it = m.pins.find(va.page());
         if (it == m.pins.end()) {
             all = false;

@@ -25,8 +25,8 @@ std::string describe_mm(const Kernel& k, const Mm& mm) {
     std::string s = fmt::format("pid {} (mm {}): RssAnon {} kB, RssShmem {} kB, VmPTE {} kB, {} VMAs\n", mm.pid, mm.id,
                                 mm.rss_anon * 4, mm.rss_shmem * 4, mm.pgtables_bytes / 1024, mm.vmas.size());
     for (const auto& [start, v] : mm.vmas) {
-        s += fmt::format("  vma {:#014x}-{:#014x} {:<4} {:<7} pgoff {:#x}{}{}\n", v.start, v.end, prot_str(v.prot),
-                         v.shared ? "shared" : "private", v.pgoff,
+        s += fmt::format("  vma {:#014x}-{:#014x} {:<4} {:<7} pgoff {:#x}{}{}\n", v.start.value, v.end.value,
+                         prot_str(v.prot), v.shared ? "shared" : "private", v.pgoff.value,
                          v.anon_vma != 0 ? fmt::format(" anon_vma {}{}", v.anon_vma, v.anon_inherited ? "*" : "") : "",
                          mm.is_heap(v) ? " [heap]" : "");
     }

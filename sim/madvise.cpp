@@ -5,14 +5,13 @@
 
 namespace odf {
 
-bool Kernel::madvise_dontneed(std::uint32_t pid, VirtAddr start, std::uint64_t len) {
-    const std::uint64_t addr = start.value;
+bool Kernel::madvise_dontneed(std::uint32_t pid, VirtAddr start, std::uint64_t len_bytes) {
     Mm& m = *mm(pid);
     acct_ = &m.stats;
     charge(Cost::SyscallEntry);
-    const std::uint64_t end = addr + len;
+    const VirtAddr end = start + len_bytes;
     bool all_mapped = true;
-    for (std::uint64_t a = addr; a < end;) {
+    for (VirtAddr a = start; a < end;) {
         const Vma* v = m.find_vma(a);
         if (v == nullptr) {
             all_mapped = false;
@@ -23,11 +22,11 @@ bool Kernel::madvise_dontneed(std::uint32_t pid, VirtAddr start, std::uint64_t l
             a = it->first;
             continue;
         }
-        const std::uint64_t hi = std::min(end, v->end);
+        const VirtAddr hi = std::min(end, v->end);
         unmap_page_range(m, *v, a, hi, ZapKind::DontNeed);
         a = hi;
     }
-    flush_tlb_range(m, addr, end);
+    flush_tlb_range(m, start, end);
     if (!all_mapped) {
         ++m.stats.einval;
     }

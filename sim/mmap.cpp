@@ -21,7 +21,7 @@ bool can_merge(const Vma& a, const Vma& b, const Vma& n, const Vma& r) {
 }
 } // namespace
 
-Vma* Mm::find_vma(std::uint64_t addr) {
+Vma* Mm::find_vma(VirtAddr addr) {
     auto it = vmas.upper_bound(addr);
     if (it == vmas.begin()) {
         return nullptr;
@@ -30,7 +30,7 @@ Vma* Mm::find_vma(std::uint64_t addr) {
     return addr < it->second.end ? &it->second : nullptr;
 }
 
-const Vma* Mm::find_vma(std::uint64_t addr) const {
+const Vma* Mm::find_vma(VirtAddr addr) const {
     return const_cast<Mm*>(this)->find_vma(addr);
 }
 
@@ -51,14 +51,14 @@ void Kernel::release_vma(Mm& mm, const Vma& v) {
 }
 
 // __split_vma() at `at` if a VMA straddles it.
-void Kernel::split_vma(Mm& mm, std::uint64_t at) {
+void Kernel::split_vma(Mm& mm, VirtAddr at) {
     Vma* v = mm.find_vma(at);
     if (v == nullptr || v->start == at) {
         return;
     }
     Vma tail = *v;
     tail.start = at;
-    tail.pgoff = v->pgoff + ((at - v->start) >> kPageShift);
+    tail.pgoff = v->linear_page_index(at);
     if (tail.shared) {
         ++shmem_[tail.shmem].users;
     }
@@ -67,7 +67,7 @@ void Kernel::split_vma(Mm& mm, std::uint64_t at) {
 }
 
 // vma_merge(): merge the VMAs in [start, end) with their neighbours where the kernel would.
-void Kernel::vma_merge_around(Mm& mm, std::uint64_t start, std::uint64_t end) {
+void Kernel::vma_merge_around(Mm& mm, VirtAddr start, VirtAddr end) {
     auto it = mm.vmas.lower_bound(start);
     if (it != mm.vmas.begin()) {
         --it;
@@ -93,7 +93,7 @@ void Kernel::vma_merge_around(Mm& mm, std::uint64_t start, std::uint64_t end) {
 // vma_merge() for one changed region (mprotect_fixup()): the VMA at `start` is the region, its neighbours are
 // tried as they are now (a neighbour that mprotect changes later still has its old protection). Prev first; the
 // region also absorbs next only if prev's and next's anon_vmas are compatible (6.1 cases 1 and 6).
-void Kernel::vma_merge_region(Mm& mm, std::uint64_t start) {
+void Kernel::vma_merge_region(Mm& mm, VirtAddr start) {
     auto it = mm.vmas.find(start);
     if (it == mm.vmas.end()) {
         return;
@@ -153,7 +153,7 @@ void Kernel::insert_vma(Mm& mm, const Vma& v) {
 }
 
 // do_vmi_munmap(): split at the edges, zap each VMA's part, remove the VMAs, free the page tables.
-void Kernel::do_munmap(Mm& mm, std::uint64_t start, std::uint64_t end) {
+void Kernel::do_munmap(Mm& mm, VirtAddr start, VirtAddr end) {
     if (!range_has_vma(mm, start, end)) {
         return;
     }
@@ -175,34 +175,32 @@ void Kernel::do_munmap(Mm& mm, std::uint64_t start, std::uint64_t end) {
     }
 }
 
-bool Kernel::mmap(std::uint32_t pid, VirtAddr start, std::uint64_t len, std::uint8_t prot, bool shared) {
-    const std::uint64_t addr = start.value;
+bool Kernel::mmap(std::uint32_t pid, VirtAddr start, std::uint64_t len_bytes, std::uint8_t prot, bool shared) {
     Mm& m = *mm(pid);
     acct_ = &m.stats;
     charge(Cost::SyscallEntry);
-    do_munmap(m, addr, addr + len);
+    do_munmap(m, start, start + len_bytes);
     Vma v;
-    v.start = addr;
-    v.end = addr + len;
+    v.start = start;
+    v.end = start + len_bytes;
     v.prot = prot;
     v.shared = shared;
-    v.pgoff = addr >> kPageShift;
+    v.pgoff = Pages::from_bytes(start.value);
     if (shared) {
         v.shmem = ++next_shmem_;
-        v.pgoff = 0;
+        v.pgoff = Pages{0};
         shmem_[v.shmem].users = 1;
-        shmem_[v.shmem].size_pages = len >> kPageShift;
+        shmem_[v.shmem].size = Pages::from_bytes(len_bytes);
     }
     insert_vma(m, v);
     return true;
 }
 
-bool Kernel::munmap(std::uint32_t pid, VirtAddr start, std::uint64_t len) {
-    const std::uint64_t addr = start.value;
+bool Kernel::munmap(std::uint32_t pid, VirtAddr start, std::uint64_t len_bytes) {
     Mm& m = *mm(pid);
     acct_ = &m.stats;
     charge(Cost::SyscallEntry);
-    do_munmap(m, addr, addr + len);
+    do_munmap(m, start, start + len_bytes);
     return true;
 }
 
@@ -210,23 +208,21 @@ bool Kernel::munmap(std::uint32_t pid, VirtAddr start, std::uint64_t len) {
 // mapping, is refused and leaves the break where it is. Growing adds an ordinary private rw VMA that merges with its
 // neighbours (Mm::is_heap() tells the heap by its range).
 bool Kernel::brk(std::uint32_t pid, VirtAddr new_brk) {
-    const std::uint64_t addr = new_brk.value;
     Mm& m = *mm(pid);
     acct_ = &m.stats;
     charge(Cost::SyscallEntry);
     if (!m.has_heap) {
         m.has_heap = true;
-        m.heap_start = addr;
-        m.brk = addr;
+        m.heap_start = new_brk;
+        m.brk = new_brk;
         return true;
     }
-    const auto up = [](std::uint64_t a) { return (a + kPageSize - 1) & ~(kPageSize - 1); };
-    if (addr < m.heap_start) {
+    if (new_brk < m.heap_start) {
         ++m.stats.einval;
         return false;
     }
-    const std::uint64_t old_top = up(m.brk);
-    const std::uint64_t new_top = up(addr);
+    const VirtAddr old_top = m.brk.align_up(kPageSize);
+    const VirtAddr new_top = new_brk.align_up(kPageSize);
     if (new_top > old_top) {
         if (range_has_vma(m, old_top, new_top)) {
             ++m.stats.einval;
@@ -236,12 +232,12 @@ bool Kernel::brk(std::uint32_t pid, VirtAddr new_brk) {
         v.start = old_top;
         v.end = new_top;
         v.prot = kVmRead | kVmWrite;
-        v.pgoff = old_top >> kPageShift;
+        v.pgoff = Pages::from_bytes(old_top.value);
         insert_vma(m, v);
     } else if (new_top < old_top) {
         do_munmap(m, new_top, old_top);
     }
-    m.brk = addr;
+    m.brk = new_brk;
     return true;
 }
 

@@ -7,13 +7,13 @@ namespace odf {
 
 // change_protection() over one VMA's part: PROT_NONE entries lose P and gain _PAGE_PROTNONE; write permission is
 // removed, or granted at once to dirty exclusive anon pages (can_change_pte_writable) and to shared pages.
-void Kernel::change_protection(Mm& mm, Vma& vma, std::uint64_t start, std::uint64_t end) {
-    for (std::uint64_t a = start; a < end; a = pmd_addr_end(a, end)) {
+void Kernel::change_protection(Mm& mm, Vma& vma, VirtAddr start, VirtAddr end) {
+    for (VirtAddr a = start; a < end; a = pmd_addr_end(a, end)) {
         Pte* pmd = pmd_offset(mm, a, false);
         if (pmd == nullptr || pmd->none()) {
             continue;
         }
-        const std::uint64_t next = pmd_addr_end(a, end);
+        const VirtAddr next = pmd_addr_end(a, end);
         if (pmd->huge()) {
             split_huge_pmd(mm, *pmd, a);
         }
@@ -21,8 +21,8 @@ void Kernel::change_protection(Mm& mm, Vma& vma, std::uint64_t start, std::uint6
             break_cow_pte(mm, *pmd, a);
         }
         Table& t = phys_.table(pmd->pfn());
-        for (std::uint64_t p = a; p < next; p += kPageSize) {
-            Pte& e = t[VirtAddr{p}.pte_index()];
+        for (VirtAddr p = a; p < next; p += kPageSize) {
+            Pte& e = t[p.pte_index()];
             if (e.none()) {
                 continue;
             }
@@ -50,14 +50,14 @@ void Kernel::change_protection(Mm& mm, Vma& vma, std::uint64_t start, std::uint6
     }
 }
 
-bool Kernel::mprotect(std::uint32_t pid, VirtAddr start, std::uint64_t len, std::uint8_t prot) {
-    const std::uint64_t addr = start.value;
+bool Kernel::mprotect(std::uint32_t pid, VirtAddr start, std::uint64_t len_bytes, std::uint8_t prot) {
     Mm& m = *mm(pid);
     acct_ = &m.stats;
     charge(Cost::SyscallEntry);
-    const std::uint64_t end = addr + len;
-    // Linux changes the VMAs from `addr` up to the first hole, then fails with ENOMEM (nothing if addr is unmapped).
-    std::uint64_t upto = addr;
+    const VirtAddr end = start + len_bytes;
+    // Linux changes the VMAs from `start` up to the first hole, then fails with ENOMEM (nothing if start is
+    // unmapped).
+    VirtAddr upto = start;
     while (upto < end) {
         const Vma* v = m.find_vma(upto);
         if (v == nullptr) {
@@ -69,19 +69,19 @@ bool Kernel::mprotect(std::uint32_t pid, VirtAddr start, std::uint64_t len, std:
     if (!complete) {
         ++m.stats.einval;
     }
-    if (upto == addr) {
+    if (upto == start) {
         return false;
     }
-    // mprotect_fixup() per VMA in address order, on the part of it in [addr, upto): the shared tables of that part
+    // mprotect_fixup() per VMA in address order, on the part of it in [start, upto): the shared tables of that part
     // are broken (the patch's break_cow_pte_range()), then 6.1 returns early for unchanged flags: no split, no PTE
     // change, no merge (traces/difftest/repro-mprotect-unchanged-split.trace). A VMA whose protection changes is
     // split to the part, changed (change_protection) and merged with its neighbours.
-    for (std::uint64_t at = addr; at < upto;) {
+    for (VirtAddr at = start; at < upto;) {
         Vma* v = m.find_vma(at);
         if (v == nullptr) {
             break;
         }
-        const std::uint64_t hi = std::min(upto, v->end);
+        const VirtAddr hi = std::min(upto, v->end);
         if (v->prot == prot) {
             break_cow_pte_range(m, at, hi);
             at = hi;
@@ -95,7 +95,7 @@ bool Kernel::mprotect(std::uint32_t pid, VirtAddr start, std::uint64_t len, std:
         vma_merge_region(m, at);
         at = hi;
     }
-    flush_tlb_range(m, addr, upto);
+    flush_tlb_range(m, start, upto);
     return complete;
 }
 

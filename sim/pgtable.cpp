@@ -26,8 +26,7 @@ void Kernel::free_table(Mm& mm, Pfn pfn, bool charged) {
     charge(Cost::TableFree);
 }
 
-Pte* Kernel::pmd_offset(Mm& mm, std::uint64_t addr, bool alloc) {
-    const VirtAddr va{addr};
+Pte* Kernel::pmd_offset(Mm& mm, VirtAddr va, bool alloc) {
     Pte& pgd = phys_.table(mm.pgd)[va.pgd_index()];
     if (pgd.none()) {
         if (!alloc) {
@@ -76,7 +75,7 @@ const Pte* Kernel::lookup(const Mm& mm, VirtAddr va, Level level) const {
     return &phys_.table(e->pfn())[va.pte_index()];
 }
 
-bool Kernel::range_has_vma(const Mm& mm, std::uint64_t start, std::uint64_t end) const {
+bool Kernel::range_has_vma(const Mm& mm, VirtAddr start, VirtAddr end) const {
     auto it = mm.vmas.upper_bound(start);
     if (it != mm.vmas.begin()) {
         auto prev = std::prev(it);
@@ -99,7 +98,7 @@ std::int64_t Kernel::anon_pages_in(Pfn table) const {
 
 // free_pgtables(): after the VMAs in [start, end) were removed, free every table whose range intersects
 // [start, end) and no remaining VMA (the kernel's floor/ceiling rule). Shared tables were dropped by the zap.
-void Kernel::free_pgtables(Mm& mm, std::uint64_t start, std::uint64_t end) {
+void Kernel::free_pgtables(Mm& mm, VirtAddr start, VirtAddr end) {
     // Upper tables: freed on the way back up when no VMA remains in their range.
     struct FreeEmptyUpper {
         Kernel& k;
@@ -107,7 +106,7 @@ void Kernel::free_pgtables(Mm& mm, std::uint64_t start, std::uint64_t end) {
         bool enter(Level /*level*/, VirtAddr /*va*/, Pte& /*entry*/) { return true; }
         void leave(Level level, VirtAddr va, Pte& entry) {
             const std::uint64_t size = level == Level::Pgd ? kPgdSize : kPudSize;
-            if (!k.range_has_vma(mm, va.value, va.value + size)) {
+            if (!k.range_has_vma(mm, va, va + size)) {
                 k.free_table(mm, entry.pfn(), true);
                 entry = Pte{};
             }
@@ -116,11 +115,11 @@ void Kernel::free_pgtables(Mm& mm, std::uint64_t start, std::uint64_t end) {
     walk_pmd_entries(
         phys_, mm.pgd, start, end,
         [&](VirtAddr va, Pte& pmd) {
-            if (pmd.huge() || range_has_vma(mm, va.value, va.value + kPmdSize)) {
+            if (pmd.huge() || range_has_vma(mm, va, va + kPmdSize)) {
                 return;
             }
             if (is_cow_pte(pmd)) {
-                drop_cow_pte(mm, pmd, va.value);
+                drop_cow_pte(mm, pmd, va);
                 return;
             }
             free_table(mm, pmd.pfn(), true);
@@ -130,7 +129,7 @@ void Kernel::free_pgtables(Mm& mm, std::uint64_t start, std::uint64_t end) {
 }
 
 void Kernel::free_all_pgtables(Mm& mm) {
-    free_pgtables(mm, 0, kTaskSize);
+    free_pgtables(mm, VirtAddr{0}, VirtAddr{kTaskSize});
     free_table(mm, mm.pgd, false);
     mm.pgd = Pfn{};
 }

@@ -185,14 +185,14 @@ void Simulator::effect(const trace::Op& op, const trace::Trace& t, std::uint32_t
             }
             break;
         case OpKind::Brk: {
-            const std::uint64_t old_top = (mm->brk + kPageSize - 1) & ~(kPageSize - 1);
+            const VirtAddr old_top = mm->brk.align_up(kPageSize);
             const bool had = mm->has_heap;
             if (kernel_.brk(pid, VirtAddr{op.addr}) && had && oracle_) {
-                const std::uint64_t new_top = (op.addr + kPageSize - 1) & ~(kPageSize - 1);
+                const VirtAddr new_top = VirtAddr{op.addr}.align_up(kPageSize);
                 if (new_top < old_top) {
-                    oracle_->munmap(pid, new_top, old_top - new_top);
+                    oracle_->munmap(pid, new_top.value, old_top - new_top);
                 } else if (new_top > old_top) {
-                    oracle_->mmap(pid, old_top, new_top - old_top, false);
+                    oracle_->mmap(pid, old_top.value, new_top - old_top, false);
                 }
             }
             break;

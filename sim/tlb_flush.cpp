@@ -45,23 +45,23 @@ void Kernel::flush_tlb_mm(Mm& mm) {
 }
 
 // flush_tlb_mm_range(): ranges above 33 pages flush the whole mm (tlb_single_page_flush_ceiling).
-void Kernel::flush_tlb_range(Mm& mm, std::uint64_t start, std::uint64_t end) {
-    const std::uint64_t pages = (end - start) >> kPageShift;
-    if (pages > 33) {
+void Kernel::flush_tlb_range(Mm& mm, VirtAddr start, VirtAddr end) {
+    const Pages pages = Pages::from_bytes(end - start);
+    if (pages > Pages{33}) {
         flush_tlb_mm(mm);
         return;
     }
-    for (std::uint64_t a = start; a < end; a += kPageSize) {
-        mm.tlb.flush_page(VirtAddr{a}.page());
+    for (VirtAddr a = start; a < end; a += kPageSize) {
+        mm.tlb.flush_page(a.page());
         for (auto& t : mm.cpu_tlbs) {
             if (t) {
-                t->flush_page(VirtAddr{a}.page());
+                t->flush_page(a.page());
             }
         }
     }
-    charge(Cost::TlbFlushPage, pages);
+    charge(Cost::TlbFlushPage, pages.value);
     ++acct_->tlb_flushes;
-    shootdown(mm, static_cast<double>(pages) * cfg_.costs[Cost::TlbFlushPage]);
+    shootdown(mm, static_cast<double>(pages.value) * cfg_.costs[Cost::TlbFlushPage]);
 }
 
 } // namespace odf

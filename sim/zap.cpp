@@ -3,10 +3,10 @@
 
 namespace odf {
 
-void Kernel::unmap_page_range(Mm& mm, const Vma& vma, std::uint64_t addr, std::uint64_t end, ZapKind kind) {
+void Kernel::unmap_page_range(Mm& mm, const Vma& vma, VirtAddr addr, VirtAddr end, ZapKind kind) {
     do {
-        const std::uint64_t next = pgd_addr_end(addr, end);
-        Pte& pgd = phys_.table(mm.pgd)[VirtAddr{addr}.pgd_index()];
+        const VirtAddr next = pgd_addr_end(addr, end);
+        Pte& pgd = phys_.table(mm.pgd)[addr.pgd_index()];
         if (!pgd.none()) {
             zap_pud_range(mm, vma, pgd, addr, next, kind);
         }
@@ -14,10 +14,10 @@ void Kernel::unmap_page_range(Mm& mm, const Vma& vma, std::uint64_t addr, std::u
     } while (addr != end);
 }
 
-void Kernel::zap_pud_range(Mm& mm, const Vma& vma, Pte& pgd, std::uint64_t addr, std::uint64_t end, ZapKind kind) {
+void Kernel::zap_pud_range(Mm& mm, const Vma& vma, Pte& pgd, VirtAddr addr, VirtAddr end, ZapKind kind) {
     do {
-        const std::uint64_t next = pud_addr_end(addr, end);
-        Pte& pud = phys_.table(pgd.pfn())[VirtAddr{addr}.pud_index()];
+        const VirtAddr next = pud_addr_end(addr, end);
+        Pte& pud = phys_.table(pgd.pfn())[addr.pud_index()];
         if (!pud.none()) {
             zap_pmd_range(mm, vma, pud, addr, next, kind);
         }
@@ -25,12 +25,12 @@ void Kernel::zap_pud_range(Mm& mm, const Vma& vma, Pte& pgd, std::uint64_t addr,
     } while (addr != end);
 }
 
-void Kernel::zap_pmd_range(Mm& mm, const Vma& vma, Pte& pud, std::uint64_t addr, std::uint64_t end, ZapKind kind) {
+void Kernel::zap_pmd_range(Mm& mm, const Vma& vma, Pte& pud, VirtAddr addr, VirtAddr end, ZapKind kind) {
     (void)vma;
     do {
-        const std::uint64_t next = pmd_addr_end(addr, end);
-        Pte& pmd = phys_.table(pud.pfn())[VirtAddr{addr}.pmd_index()];
-        const bool whole = (addr & (kPmdSize - 1)) == 0 && next - addr == kPmdSize;
+        const VirtAddr next = pmd_addr_end(addr, end);
+        Pte& pmd = phys_.table(pud.pfn())[addr.pmd_index()];
+        const bool whole = addr.aligned(kPmdSize) && next - addr == kPmdSize;
         if (pmd.none()) {
             // nothing mapped
         } else if (pmd.huge()) {
@@ -54,10 +54,10 @@ void Kernel::zap_pmd_range(Mm& mm, const Vma& vma, Pte& pud, std::uint64_t addr,
     } while (addr != end);
 }
 
-void Kernel::zap_pte_range(Mm& mm, Pte& pmd, std::uint64_t addr, std::uint64_t end) {
+void Kernel::zap_pte_range(Mm& mm, Pte& pmd, VirtAddr addr, VirtAddr end) {
     Table& t = phys_.table(pmd.pfn());
-    for (std::uint64_t a = addr; a < end; a += kPageSize) {
-        Pte& e = t[VirtAddr{a}.pte_index()];
+    for (VirtAddr a = addr; a < end; a += kPageSize) {
+        Pte& e = t[a.pte_index()];
         if (e.none()) {
             continue;
         }

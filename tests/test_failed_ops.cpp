@@ -29,7 +29,7 @@ std::string snapshot(const Kernel& k) {
     std::sort(pids.begin(), pids.end());
     for (const std::uint32_t pid : pids) {
         const Mm& mm = *k.mm(pid);
-        s += fmt::format("pid {} brk {:#x} heap {:#x} {}\n", pid, mm.brk, mm.heap_start, mm.has_heap);
+        s += fmt::format("pid {} brk {:#x} heap {:#x} {}\n", pid, mm.brk.value, mm.heap_start.value, mm.has_heap);
         for (const auto& [page, pfn] : mm.pins) {
             s += fmt::format("  pin {:#x} -> {}\n", page.value, pfn.value);
         }
@@ -46,7 +46,7 @@ std::string snapshot(const Kernel& k) {
     std::sort(ids.begin(), ids.end());
     for (const std::uint32_t id : ids) {
         const ShmemObject& obj = k.shmem_objects().at(id);
-        s += fmt::format("shmem {} size {} users {}:", id, obj.size_pages, obj.users);
+        s += fmt::format("shmem {} size {} users {}:", id, obj.size.value, obj.users);
         for (const Pfn p : obj.pages) {
             s += p.is_none() ? std::string(" -") : fmt::format(" {}", p.value);
         }

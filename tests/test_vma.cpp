@@ -57,7 +57,7 @@ SCENARIO("mremap_moves_contents_and_whole_aligned_tables", "[vma][mremap]") {
     const Pfn table = r.pmd(1, 0x40000000).pfn();
     r("1 mremap 0x40000000 0x200000 0x80000000 0x400000\n");
     CHECK(r.pmd(1, 0x80000000).pfn() == table); // move_normal_pmd
-    CHECK(r.mm(1).find_vma(0x40000000) == nullptr);
+    CHECK(r.mm(1).find_vma(VirtAddr{0x40000000}) == nullptr);
     r("1 r 0x80000000 0x400000\n1 w 0x80300000\n");
     r("1 mremap 0x80001000 0x2000 0x90000000 0x2000\n1 r 0x90000000 0x2000\n1 r 0x80000000\n");
     CHECK(r.mm(1).stats.einval == 0);

@@ -74,31 +74,31 @@ class Kernel {
     void exec(std::uint32_t pid);                         // a new, empty mm
 
     // --- mmap.cpp
-    bool mmap(std::uint32_t pid, VirtAddr start, std::uint64_t len, std::uint8_t prot, bool shared);
-    bool munmap(std::uint32_t pid, VirtAddr start, std::uint64_t len);
+    bool mmap(std::uint32_t pid, VirtAddr start, std::uint64_t len_bytes, std::uint8_t prot, bool shared);
+    bool munmap(std::uint32_t pid, VirtAddr start, std::uint64_t len_bytes);
     // Refused (false, break unchanged) below the heap's start or when growing onto another mapping.
     bool brk(std::uint32_t pid, VirtAddr new_brk);
     // --- mprotect.cpp
     // False (ENOMEM) if [addr, addr+len) has a hole; the VMAs before the first hole are changed all the same.
-    bool mprotect(std::uint32_t pid, VirtAddr start, std::uint64_t len, std::uint8_t prot);
+    bool mprotect(std::uint32_t pid, VirtAddr start, std::uint64_t len_bytes, std::uint8_t prot);
     // --- madvise.cpp
     // Zaps every mapped part of the range; false (ENOMEM) if some of it was not mapped.
-    bool madvise_dontneed(std::uint32_t pid, VirtAddr start, std::uint64_t len);
+    bool madvise_dontneed(std::uint32_t pid, VirtAddr start, std::uint64_t len_bytes);
     // --- mremap.cpp
     // Refused (false, nothing changed) unless the old range lies in one VMA and does not overlap the new one.
-    bool mremap(std::uint32_t pid, VirtAddr old_start, std::uint64_t old_len, VirtAddr new_start,
-                std::uint64_t new_len);
+    bool mremap(std::uint32_t pid, VirtAddr old_addr, std::uint64_t old_len_bytes, VirtAddr new_addr,
+                std::uint64_t new_len_bytes);
 
     // --- gup.cpp
     // Long-term pin of every page; returns the address of the page that failed, if any (the pages before it stay
     // pinned).
-    std::optional<VirtAddr> pin(std::uint32_t pid, VirtAddr start, std::uint64_t len);
+    std::optional<VirtAddr> pin(std::uint32_t pid, VirtAddr start, std::uint64_t len_bytes);
     // Returns false if some page in the range was not pinned by this process (those pages are skipped).
-    bool unpin(std::uint32_t pid, VirtAddr start, std::uint64_t len);
+    bool unpin(std::uint32_t pid, VirtAddr start, std::uint64_t len_bytes);
     // Read-only GUP references (docs/SEMANTICS.md): a reference to every page, FOLL_GET (as vmsplice) or
     // FOLL_PIN | FOLL_LONGTERM (pin); returns the address of the page that failed, if any (the pages before it
     // keep their references).
-    std::optional<VirtAddr> getref(std::uint32_t pid, VirtAddr start, std::uint64_t len, bool pin);
+    std::optional<VirtAddr> getref(std::uint32_t pid, VirtAddr start, std::uint64_t len_bytes, bool pin);
     // The first word of the page through this process's most recent reference to page va; nullopt: none.
     std::optional<RefRead> readref(std::uint32_t pid, VirtAddr va);
     // Drops this process's most recent reference to page va; false: it holds none.
@@ -130,14 +130,14 @@ class Kernel {
 
   private:
     // --- page tables (pgtable.cpp)
-    Pte* pmd_offset(Mm& mm, std::uint64_t addr, bool alloc); // allocates PUD and PMD tables when alloc
-    Pte* pte_offset(Pte& pmd, std::uint64_t addr) { return &phys_.table(pmd.pfn())[VirtAddr{addr}.pte_index()]; }
+    Pte* pmd_offset(Mm& mm, VirtAddr va, bool alloc); // allocates PUD and PMD tables when alloc
+    Pte* pte_offset(Pte& pmd, VirtAddr addr) { return &phys_.table(pmd.pfn())[addr.pte_index()]; }
     Pfn alloc_table(Mm& mm, FrameKind kind);
     void free_table(Mm& mm, Pfn pfn, bool charged);
     void pte_alloc(Mm& mm, Pte& pmd);
-    void free_pgtables(Mm& mm, std::uint64_t start, std::uint64_t end);
+    void free_pgtables(Mm& mm, VirtAddr start, VirtAddr end);
     void free_all_pgtables(Mm& mm);
-    [[nodiscard]] bool range_has_vma(const Mm& mm, std::uint64_t start, std::uint64_t end) const;
+    [[nodiscard]] bool range_has_vma(const Mm& mm, VirtAddr start, VirtAddr end) const;
     [[nodiscard]] std::int64_t anon_pages_in(Pfn table) const;
 
     // --- pages (page.cpp)
@@ -153,7 +153,7 @@ class Kernel {
     }
 
     // --- TLB flushes and shootdowns (tlb_flush.cpp)
-    void flush_tlb_range(Mm& mm, std::uint64_t start, std::uint64_t end);
+    void flush_tlb_range(Mm& mm, VirtAddr start, VirtAddr end);
     void flush_tlb_mm(Mm& mm);
     void flush_all_tlbs(Mm& mm);
     void shootdown(Mm& mm, double invalidation_cycles);
@@ -161,63 +161,62 @@ class Kernel {
     // --- fork (fork.cpp)
     void dup_mmap(Mm& parent, Mm& child);
     void copy_page_range(Mm& dst, Mm& src, const Vma& vma);
-    void copy_pud_range(Mm& dst, Mm& src, const Vma& vma, std::uint64_t addr, std::uint64_t end);
-    void copy_pmd_range(Mm& dst, Mm& src, const Vma& vma, std::uint64_t addr, std::uint64_t end);
-    void copy_pte_range(Mm& dst, Mm& src, const Vma& vma, Pte& dst_pmd, Pte& src_pmd, std::uint64_t addr,
-                        std::uint64_t end);
+    void copy_pud_range(Mm& dst, Mm& src, const Vma& vma, VirtAddr addr, VirtAddr end);
+    void copy_pmd_range(Mm& dst, Mm& src, const Vma& vma, VirtAddr addr, VirtAddr end);
+    void copy_pte_range(Mm& dst, Mm& src, const Vma& vma, Pte& dst_pmd, Pte& src_pmd, VirtAddr addr, VirtAddr end);
     // Copies one present PTE as copy_present_pte does; returns 1 if dst now maps an anon page.
     int copy_present_pte(const Vma* vma, Pte& dst, Pte& src);
     void copy_huge_pmd(Mm& dst, Mm& src, Pte& dst_pmd, Pte& src_pmd);
 
     // --- ODF: shared PTE tables (cow_pte.cpp)
     [[nodiscard]] bool is_cow_pte(const Pte& pmd) const;
-    [[nodiscard]] bool cow_pte_eligible(const Mm& src, const Vma& vma, const Pte& pmd, std::uint64_t addr) const;
+    [[nodiscard]] bool cow_pte_eligible(const Mm& src, const Vma& vma, const Pte& pmd, VirtAddr addr) const;
     void share_pte_table(Mm& dst, Mm& src, Pte& dst_pmd, Pte& src_pmd);
-    void break_cow_pte(Mm& mm, Pte& pmd, std::uint64_t addr);
-    void drop_cow_pte(Mm& mm, Pte& pmd, std::uint64_t addr);
-    void cow_pte_pass_on(Mm& mm, Pfn table, std::uint64_t addr);
-    void break_cow_pte_range(Mm& mm, std::uint64_t start, std::uint64_t end);
+    void break_cow_pte(Mm& mm, Pte& pmd, VirtAddr addr);
+    void drop_cow_pte(Mm& mm, Pte& pmd, VirtAddr addr);
+    void cow_pte_pass_on(Mm& mm, Pfn table, VirtAddr addr);
+    void break_cow_pte_range(Mm& mm, VirtAddr start, VirtAddr end);
     void cow_pte_reuse_scan(Pfn table);
-    void unmap_cow_pte_range(Mm& mm, std::uint64_t start, std::uint64_t end);
+    void unmap_cow_pte_range(Mm& mm, VirtAddr start, VirtAddr end);
 
     // --- faults (fault.cpp)
     // Returns false when the fault ends in SIGBUS (VM_FAULT_SIGBUS: no minflt is counted).
-    bool handle_mm_fault(Mm& mm, Vma& vma, std::uint64_t addr, bool write);
-    void handle_pte_fault(Mm& mm, Vma& vma, Pte& pte, std::uint64_t addr, bool write);
+    bool handle_mm_fault(Mm& mm, Vma& vma, VirtAddr addr, bool write);
+    void handle_pte_fault(Mm& mm, Vma& vma, Pte& pte, VirtAddr addr, bool write);
     void do_anonymous_page(Mm& mm, Vma& vma, Pte& pte, bool write);
-    bool do_shmem_fault(Mm& mm, Vma& vma, Pte& pmd, std::uint64_t addr, bool write);
-    void do_wp_page(Mm& mm, Vma& vma, Pte& pte, std::uint64_t addr);
+    bool do_shmem_fault(Mm& mm, Vma& vma, Pte& pmd, VirtAddr addr, bool write);
+    void do_wp_page(Mm& mm, Vma& vma, Pte& pte, VirtAddr addr);
     // do_wp_page() with FAULT_FLAG_UNSHARE on a present PTE of a private VMA (R/O long-term pin).
-    void do_wp_page_unshare(Mm& mm, Vma& vma, Pte& pte, std::uint64_t addr);
+    void do_wp_page_unshare(Mm& mm, Vma& vma, Pte& pte, VirtAddr addr);
     void do_huge_pmd_anonymous_page(Mm& mm, Vma& vma, Pte& pmd, bool write);
-    void do_huge_pmd_wp_page(Mm& mm, Vma& vma, Pte& pmd, std::uint64_t addr);
-    void split_huge_pmd(Mm& mm, Pte& pmd, std::uint64_t addr);
-    [[nodiscard]] bool thp_suitable(const Vma& vma, std::uint64_t addr) const;
+    void do_huge_pmd_wp_page(Mm& mm, Vma& vma, Pte& pmd, VirtAddr addr);
+    void split_huge_pmd(Mm& mm, Pte& pmd, VirtAddr addr);
+    [[nodiscard]] bool thp_suitable(const Vma& vma, VirtAddr addr) const;
     // The object's page for addr, allocated when create; Pfn::none() for a hole when !create.
-    Pfn shmem_get_page(Vma& vma, std::uint64_t addr, bool create);
+    Pfn shmem_get_page(Vma& vma, VirtAddr addr, bool create);
     Pfn alloc_anon_huge(Vma& vma); // a zeroed-to-be 2 MiB page, exclusive, refcount and mapcount 1
 
     // --- zap (zap.cpp)
     enum class ZapKind : std::uint8_t { Unmap, DontNeed, Exit };
-    void unmap_page_range(Mm& mm, const Vma& vma, std::uint64_t addr, std::uint64_t end, ZapKind kind);
-    void zap_pud_range(Mm& mm, const Vma& vma, Pte& pgd, std::uint64_t addr, std::uint64_t end, ZapKind kind);
-    void zap_pmd_range(Mm& mm, const Vma& vma, Pte& pud, std::uint64_t addr, std::uint64_t end, ZapKind kind);
-    void zap_pte_range(Mm& mm, Pte& pmd, std::uint64_t addr, std::uint64_t end);
+    void unmap_page_range(Mm& mm, const Vma& vma, VirtAddr addr, VirtAddr end, ZapKind kind);
+    void zap_pud_range(Mm& mm, const Vma& vma, Pte& pgd, VirtAddr addr, VirtAddr end, ZapKind kind);
+    void zap_pmd_range(Mm& mm, const Vma& vma, Pte& pud, VirtAddr addr, VirtAddr end, ZapKind kind);
+    void zap_pte_range(Mm& mm, Pte& pmd, VirtAddr addr, VirtAddr end);
     void zap_huge_pmd(Mm& mm, Pte& pmd);
     void release_pte_table_pages(Pfn table);
 
     // --- VMAs (mmap.cpp)
-    void split_vma(Mm& mm, std::uint64_t at);
-    void vma_merge_around(Mm& mm, std::uint64_t start, std::uint64_t end);
-    void vma_merge_region(Mm& mm, std::uint64_t start);
+    void split_vma(Mm& mm, VirtAddr at);
+    void vma_merge_around(Mm& mm, VirtAddr start, VirtAddr end);
+    void vma_merge_region(Mm& mm, VirtAddr start);
     void vma_absorb_next(Mm& mm, const VmaMap::iterator& it, const Vma& n, const Vma& r);
-    void do_munmap(Mm& mm, std::uint64_t start, std::uint64_t end);
+    void do_munmap(Mm& mm, VirtAddr start, VirtAddr end);
     void insert_vma(Mm& mm, const Vma& v);
     void release_vma(Mm& mm, const Vma& v);
     // --- mprotect.cpp
-    void change_protection(Mm& mm, Vma& vma, std::uint64_t start, std::uint64_t end);
+    void change_protection(Mm& mm, Vma& vma, VirtAddr start, VirtAddr end);
     // --- mremap.cpp
-    void move_page_tables(Mm& mm, std::uint64_t old_addr, std::uint64_t new_addr, std::uint64_t len);
+    void move_page_tables(Mm& mm, VirtAddr old_addr, VirtAddr new_addr, std::uint64_t len_bytes);
     // --- exit.cpp
     void exit_mm(Mm& mm);
     // --- gup.cpp

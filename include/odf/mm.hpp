@@ -29,31 +29,35 @@ inline constexpr int kForkModeCount = 5;
 enum VmProt : std::uint8_t { kVmRead = 1, kVmWrite = 2, kVmExec = 4 };
 
 struct Vma {
-    std::uint64_t start = 0;
-    std::uint64_t end = 0;
+    VirtAddr start;
+    VirtAddr end;
     std::uint8_t prot = 0;       // VmProt bits
     bool shared = false;         // anonymous shared (shmem); otherwise anonymous private
     std::uint32_t anon_vma = 0;  // 0: none yet (no anonymous fault taken)
     bool anon_inherited = false; // the anon_vma chain came from fork (not list_is_singular): blocks some merges
     std::uint32_t shmem = 0;     // shared: the shmem object
-    std::uint64_t pgoff = 0; // vm_pgoff: private: start >> 12 at mmap (kept by mremap); shared: offset in the object
+    // vm_pgoff, the page offset of `start`: private: in the address space at mmap (start >> 12, kept by mremap);
+    // shared: in the object.
+    Pages pgoff;
 
     // Any access is allowed unless PROT_NONE: x86 cannot make a present page write- or exec-only unreadable.
     [[nodiscard]] bool readable() const { return prot != 0; }
     [[nodiscard]] bool writable() const { return (prot & kVmWrite) != 0; }
-    [[nodiscard]] std::uint64_t pages() const { return (end - start) >> kPageShift; }
+    [[nodiscard]] Pages pages() const { return Pages::from_bytes(end - start); }
+    // The page offset of addr (linear_page_index()): for a shared VMA, its page index in the object.
+    [[nodiscard]] Pages linear_page_index(VirtAddr addr) const { return pgoff + Pages::from_bytes(addr - start); }
 };
 
 struct ShmemObject {
-    std::vector<Pfn> pages;       // per page index; Pfn::none() is a hole
-    std::uint64_t size_pages = 0; // i_size: set by the mmap that created it; faults beyond it raise SIGBUS
-    int users = 0;                // VMAs mapping the object
+    std::vector<Pfn> pages; // per page index; Pfn::none() is a hole
+    Pages size;             // i_size: set by the mmap that created it; faults beyond it raise SIGBUS
+    int users = 0;          // VMAs mapping the object
 };
 
 // The VMAs of an mm by start address (the maple tree): a sorted vector, since an mm has few VMAs and the fault path
 // looks one up per fault (binary search over contiguous memory; docs/PERFORMANCE.md has the measurement). Inserting
 // or erasing invalidates iterators and Vma pointers at and after the position: the VMA code holds none across it.
-using VmaMap = boost::container::flat_map<std::uint64_t, Vma>;
+using VmaMap = boost::container::flat_map<VirtAddr, Vma>;
 
 struct Mm {
     Mm(std::uint32_t id_, std::uint32_t pid_, const TlbGeometry& g) : id(id_), pid(pid_), tlb(g) {}
@@ -66,8 +70,8 @@ struct Mm {
     std::int64_t rss_shmem = 0;      // pages (MM_SHMEMPAGES)
     std::int64_t pgtables_bytes = 0; // VmPTE: PUD, PMD and PTE tables charged to this mm
     bool has_heap = false;
-    std::uint64_t heap_start = 0;
-    std::uint64_t brk = 0;
+    VirtAddr heap_start;
+    VirtAddr brk;
     std::multimap<PageNumber, Pfn> pins; // the frame of each FOLL_PIN reference this process holds, by page
     // Read-only GUP references (getref): page at the time taken -> references, the most recent last.
     struct GupRef {
@@ -100,13 +104,13 @@ struct Mm {
     }
 
     // The VMA containing addr, or nullptr.
-    [[nodiscard]] Vma* find_vma(std::uint64_t addr);
-    [[nodiscard]] const Vma* find_vma(std::uint64_t addr) const;
+    [[nodiscard]] Vma* find_vma(VirtAddr addr);
+    [[nodiscard]] const Vma* find_vma(VirtAddr addr) const;
     // Whether v is the heap. As in 6.1 a VMA carries no heap mark (brk's VMA is an ordinary anonymous VMA that merges
     // with its neighbours): the heap is whatever VMA overlaps [heap_start, round_up(brk)) while brk > heap_start
     // (kernel patch 0016's rule for use_odf=2; traces/difftest/repro-paper-heap-*.trace).
     [[nodiscard]] bool is_heap(const Vma& v) const {
-        const std::uint64_t top = (brk + kPageSize - 1) & ~(kPageSize - 1);
+        const VirtAddr top = brk.align_up(kPageSize);
         return has_heap && brk > heap_start && v.start < top && v.end > heap_start;
     }
 };

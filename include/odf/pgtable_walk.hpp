@@ -31,22 +31,21 @@ struct NoUpperHooks {
 // Contract: the callbacks may clear or rewrite the entry they are given and free the table it points at, but not
 // change other entries of the tables being walked.
 template <typename Phys, typename OnPmd, typename Hooks = NoUpperHooks>
-void walk_pmd_entries(Phys& pm, Pfn pgd, std::uint64_t start, std::uint64_t end, OnPmd&& on_pmd,
-                      Hooks&& hooks = Hooks{}) {
+void walk_pmd_entries(Phys& pm, Pfn pgd, VirtAddr start, VirtAddr end, OnPmd&& on_pmd, Hooks&& hooks = Hooks{}) {
     if (start >= end) {
         return;
     }
-    const std::uint64_t last = end - 1;
+    const VirtAddr last = end - 1;
     auto& pgd_table = pm.table(pgd);
-    for (std::uint64_t g = VirtAddr{start}.pgd_index(); g <= VirtAddr{last}.pgd_index(); ++g) {
+    for (std::uint64_t g = start.pgd_index(); g <= last.pgd_index(); ++g) {
         auto& pgd_e = pgd_table[g];
         const VirtAddr g_va{g << kPgdShift};
         if (pgd_e.none() || !hooks.enter(Level::Pgd, g_va, pgd_e)) {
             continue;
         }
         auto& pud_table = pm.table(pgd_e.pfn());
-        const std::uint64_t u_lo = std::max(g_va.value, start) >> kPudShift & 511;
-        const std::uint64_t u_hi = std::min(g_va.value + kPgdSize - 1, last) >> kPudShift & 511;
+        const std::uint64_t u_lo = std::max(g_va, start).pud_index();
+        const std::uint64_t u_hi = std::min(g_va + (kPgdSize - 1), last).pud_index();
         for (std::uint64_t u = u_lo; u <= u_hi; ++u) {
             auto& pud_e = pud_table[u];
             const VirtAddr u_va{g_va.value | (u << kPudShift)};
@@ -54,8 +53,8 @@ void walk_pmd_entries(Phys& pm, Pfn pgd, std::uint64_t start, std::uint64_t end,
                 continue;
             }
             auto& pmd_table = pm.table(pud_e.pfn());
-            const std::uint64_t m_lo = std::max(u_va.value, start) >> kPmdShift & 511;
-            const std::uint64_t m_hi = std::min(u_va.value + kPudSize - 1, last) >> kPmdShift & 511;
+            const std::uint64_t m_lo = std::max(u_va, start).pmd_index();
+            const std::uint64_t m_hi = std::min(u_va + (kPudSize - 1), last).pmd_index();
             for (std::uint64_t m = m_lo; m <= m_hi; ++m) {
                 auto& pmd_e = pmd_table[m];
                 if (!pmd_e.none()) {
@@ -71,7 +70,8 @@ void walk_pmd_entries(Phys& pm, Pfn pgd, std::uint64_t start, std::uint64_t end,
 // Every populated PMD entry of the whole user address space.
 template <typename Phys, typename OnPmd, typename Hooks = NoUpperHooks>
 void walk_pmd_entries(Phys& pm, Pfn pgd, OnPmd&& on_pmd, Hooks&& hooks = Hooks{}) {
-    walk_pmd_entries(pm, pgd, 0, kTaskSize, std::forward<OnPmd>(on_pmd), std::forward<Hooks>(hooks));
+    walk_pmd_entries(pm, pgd, VirtAddr{0}, VirtAddr{kTaskSize}, std::forward<OnPmd>(on_pmd),
+                     std::forward<Hooks>(hooks));
 }
 
 } // namespace odf

@@ -24,6 +24,21 @@ inline constexpr std::uint64_t kTaskSize = 1ULL << 47;            // top of the 
 // Page-table levels, numbered as the SDM does: 1 is the PTE table, 4 the PGD (PML4).
 enum class Level : std::uint8_t { Pte = 1, Pmd = 2, Pud = 3, Pgd = 4 };
 
+// A number of 4 KiB pages: a length or an offset counted in pages (a VMA's size, vm_pgoff, a shmem object's size
+// and page index). Converting from and to bytes is explicit; it adds to pages, not to addresses or frames.
+struct Pages {
+    std::uint64_t value = 0;
+    constexpr Pages() = default;
+    constexpr explicit Pages(std::uint64_t n) : value(n) {}
+    constexpr auto operator<=>(const Pages&) const = default; // NOLINT(modernize-use-nullptr): clang-tidy 14 bug
+
+    // The whole pages in `bytes` (rounded down).
+    [[nodiscard]] static constexpr Pages from_bytes(std::uint64_t bytes) { return Pages{bytes >> kPageShift}; }
+    [[nodiscard]] constexpr std::uint64_t bytes() const { return value << kPageShift; }
+    [[nodiscard]] constexpr Pages operator+(Pages o) const { return Pages{value + o.value}; }
+    [[nodiscard]] constexpr Pages operator-(Pages o) const { return Pages{value - o.value}; }
+};
+
 // A virtual page number (va >> 12).
 struct VirtAddr;
 struct PageNumber {
@@ -49,7 +64,13 @@ struct VirtAddr {
     [[nodiscard]] constexpr std::uint64_t pmd_index() const { return (value >> kPmdShift) & 511; }
     [[nodiscard]] constexpr std::uint64_t pte_index() const { return (value >> kPageShift) & 511; }
     // The start of the page containing this address.
-    [[nodiscard]] constexpr VirtAddr page_start() const { return VirtAddr{value & ~(kPageSize - 1)}; }
+    [[nodiscard]] constexpr VirtAddr page_start() const { return align_down(kPageSize); }
+    // The address rounded down / up to a multiple of `size` (a power of two: kPageSize, kPmdSize, ...).
+    [[nodiscard]] constexpr VirtAddr align_down(std::uint64_t size) const { return VirtAddr{value & ~(size - 1)}; }
+    [[nodiscard]] constexpr VirtAddr align_up(std::uint64_t size) const {
+        return VirtAddr{(value + size - 1) & ~(size - 1)};
+    }
+    [[nodiscard]] constexpr bool aligned(std::uint64_t size) const { return (value & (size - 1)) == 0; }
     [[nodiscard]] constexpr VirtAddr operator+(std::uint64_t d) const { return VirtAddr{value + d}; }
     [[nodiscard]] constexpr VirtAddr operator-(std::uint64_t d) const { return VirtAddr{value - d}; }
     [[nodiscard]] constexpr std::uint64_t operator-(VirtAddr o) const { return value - o.value; }
@@ -78,17 +99,17 @@ struct Pfn {
 
 // The end of the range mapped by the entry of `level` that maps `addr`, clamped to `end` (the kernel's
 // pgd_addr_end / pud_addr_end / pmd_addr_end).
-[[nodiscard]] constexpr std::uint64_t level_addr_end(std::uint64_t addr, std::uint64_t end, std::uint64_t size) {
-    const std::uint64_t boundary = (addr + size) & ~(size - 1);
-    return (boundary - 1 < end - 1) ? boundary : end;
+[[nodiscard]] constexpr VirtAddr level_addr_end(VirtAddr addr, VirtAddr end, std::uint64_t size) {
+    const std::uint64_t boundary = (addr.value + size) & ~(size - 1);
+    return (boundary - 1 < end.value - 1) ? VirtAddr{boundary} : end;
 }
-[[nodiscard]] constexpr std::uint64_t pgd_addr_end(std::uint64_t a, std::uint64_t e) {
+[[nodiscard]] constexpr VirtAddr pgd_addr_end(VirtAddr a, VirtAddr e) {
     return level_addr_end(a, e, kPgdSize);
 }
-[[nodiscard]] constexpr std::uint64_t pud_addr_end(std::uint64_t a, std::uint64_t e) {
+[[nodiscard]] constexpr VirtAddr pud_addr_end(VirtAddr a, VirtAddr e) {
     return level_addr_end(a, e, kPudSize);
 }
-[[nodiscard]] constexpr std::uint64_t pmd_addr_end(std::uint64_t a, std::uint64_t e) {
+[[nodiscard]] constexpr VirtAddr pmd_addr_end(VirtAddr a, VirtAddr e) {
     return level_addr_end(a, e, kPmdSize);
 }
 
@@ -97,6 +118,10 @@ struct Pfn {
 template <>
 struct std::hash<odf::Pfn> {
     std::size_t operator()(odf::Pfn p) const noexcept { return std::hash<std::uint64_t>{}(p.value); }
+};
+template <>
+struct std::hash<odf::Pages> {
+    std::size_t operator()(odf::Pages p) const noexcept { return std::hash<std::uint64_t>{}(p.value); }
 };
 template <>
 struct std::hash<odf::PageNumber> {
