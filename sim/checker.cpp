@@ -42,9 +42,9 @@ struct PteTableUse {
 
 // Everything the checks compare against, gathered in one walk of every process's tables.
 struct Census {
-    std::unordered_map<std::uint64_t, Expect> data;             // data frame -> expected counts
-    std::unordered_map<std::uint64_t, std::int64_t> table_refs; // table frame -> upper entries pointing at it
-    std::unordered_map<std::uint64_t, PteTableUse> pte_tables;  // PTE table frame -> its users and contents
+    std::unordered_map<Pfn, Expect> data;             // data frame -> expected counts
+    std::unordered_map<Pfn, std::int64_t> table_refs; // table frame -> upper entries pointing at it
+    std::unordered_map<Pfn, PteTableUse> pte_tables;  // PTE table frame -> its users and contents
     std::unordered_map<const Mm*, PerMm> per_mm;
     std::string structure; // the first upper-level entry that points at the wrong kind of frame (not walked)
 };
@@ -60,7 +60,7 @@ void count_references(const Kernel& k, Census& c) {
     const PhysMem& pm = k.phys();
     for (const auto& [pid, mp] : k.processes()) {
         for (const auto& [vpn, pfn] : mp->pins) {
-            c.data[pfn.value].pins += 1;
+            c.data[pfn].pins += 1;
         }
         for (const auto& [vpn, stack] : mp->refs) {
             for (const Mm::GupRef& r : stack) {
@@ -68,9 +68,9 @@ void count_references(const Kernel& k, Census& c) {
                     continue; // the model keeps no count on the zero page
                 }
                 if (r.pin) {
-                    c.data[r.pfn.value].pins += 1;
+                    c.data[r.pfn].pins += 1;
                 } else {
-                    c.data[r.pfn.value].gets += 1;
+                    c.data[r.pfn].gets += 1;
                 }
             }
         }
@@ -78,7 +78,7 @@ void count_references(const Kernel& k, Census& c) {
     for (const auto& [id, obj] : k.shmem_objects()) {
         for (const Pfn p : obj.pages) {
             if (!p.is_none()) {
-                c.data[p.value].cache += 1;
+                c.data[p].cache += 1;
             }
         }
     }
@@ -90,7 +90,7 @@ void count_tables(const Kernel& k, Census& c) {
     for (const auto& [pid, mp] : k.processes()) {
         const Mm& mm = *mp;
         PerMm& pc = c.per_mm[&mm];
-        c.table_refs[mm.pgd.value] += 1;
+        c.table_refs[mm.pgd] += 1;
         if (pm.frame(mm.pgd).kind != FrameKind::PgdTable) {
             note(c.structure, fmt::format("pid {}: pgd frame {} is not a PGD table", mm.pid, mm.pgd.value));
             continue;
@@ -101,7 +101,7 @@ void count_tables(const Kernel& k, Census& c) {
             const Mm& mm;
             PerMm& pc;
             bool enter(Level level, VirtAddr va, const Pte& e) {
-                c.table_refs[e.pfn().value] += 1;
+                c.table_refs[e.pfn()] += 1;
                 pc.pgtables += kPageSize;
                 const FrameKind want = level == Level::Pgd ? FrameKind::PudTable : FrameKind::PmdTable;
                 if (pm.frame(e.pfn()).kind != want) {
@@ -121,7 +121,7 @@ void count_tables(const Kernel& k, Census& c) {
                     pc.pgtables += kPageSize; // deposited table
                     const Frame& f = pm.frame(pmd.pfn());
                     if (f.kind == FrameKind::AnonHuge) {
-                        c.data[pmd.pfn().value].map += 1;
+                        c.data[pmd.pfn()].map += 1;
                         pc.rss_anon += kHugePages;
                     } else if (f.kind != FrameKind::HugeZero) {
                         note(c.structure, fmt::format("pid {} va {:#x}: huge PMD maps a frame of kind {}", mm.pid,
@@ -129,13 +129,13 @@ void count_tables(const Kernel& k, Census& c) {
                     }
                     return;
                 }
-                c.table_refs[pmd.pfn().value] += 1;
+                c.table_refs[pmd.pfn()] += 1;
                 if (pm.frame(pmd.pfn()).kind != FrameKind::PteTable) {
                     note(c.structure,
                          fmt::format("pid {} va {:#x}: PMD entry does not point at a PTE table", mm.pid, va.value));
                     return;
                 }
-                c.pte_tables[pmd.pfn().value].users.push_back(PteTableUser{&mm, va, pmd.writable()});
+                c.pte_tables[pmd.pfn()].users.push_back(PteTableUser{&mm, va, pmd.writable()});
             },
             UpperTables{pm, c, mm, pc});
     }
@@ -147,14 +147,14 @@ void count_pte_tables(const Kernel& k, Census& c) {
     const PhysMem& pm = k.phys();
     const bool v3 = k.mode() == ForkMode::CowPteV3;
     for (auto& [tpfn, use] : c.pte_tables) {
-        const Frame& t = pm.frame(Pfn{tpfn});
+        const Frame& t = pm.frame(tpfn);
         const auto weight = v3 ? static_cast<std::int64_t>(use.users.size()) : 1;
-        for (const Pte& e : pm.table(Pfn{tpfn})) {
+        for (const Pte& e : pm.table(tpfn)) {
             if (!e.present() || e.special()) {
                 continue;
             }
             const FrameKind kind = pm.frame(e.pfn()).kind;
-            c.data[e.pfn().value].map += weight;
+            c.data[e.pfn()].map += weight;
             use.anon += kind == FrameKind::Anon ? 1 : 0;
             use.shmem += kind == FrameKind::Shmem ? 1 : 0;
         }
@@ -192,8 +192,8 @@ std::string check_pte_table_sharing(const Kernel& k, const Census& c) {
     for (const auto& [tpfn, use] : c.pte_tables) {
         for (const PteTableUser& u : use.users) {
             if (use.users.size() > 1 && u.rw) {
-                note(err, fmt::format("PTE table {} is shared by {} PMD entries but pid {} maps it writable", tpfn,
-                                      use.users.size(), u.mm->pid));
+                note(err, fmt::format("PTE table {} is shared by {} PMD entries but pid {} maps it writable",
+                                      tpfn.value, use.users.size(), u.mm->pid));
             }
             if (!sharing && !u.rw) {
                 note(err, fmt::format("pid {} va {:#x}: read-only PMD entry outside ODF", u.mm->pid, u.va.value));
@@ -208,7 +208,7 @@ std::string check_pte_table_sharing(const Kernel& k, const Census& c) {
 std::string check_pte_table_owners(const Kernel& k, const Census& c) {
     std::string err;
     for (const auto& [tpfn, use] : c.pte_tables) {
-        const Frame& t = k.phys().frame(Pfn{tpfn});
+        const Frame& t = k.phys().frame(tpfn);
         if (t.tbl.owner != 0) {
             const Mm* owner = k.mm_by_id(t.tbl.owner);
             bool found = false;
@@ -216,13 +216,13 @@ std::string check_pte_table_owners(const Kernel& k, const Census& c) {
                 found = found || u.mm == owner;
             }
             if (!found) {
-                note(err, fmt::format("PTE table {}: owner mm {} does not map it", tpfn, t.tbl.owner));
+                note(err, fmt::format("PTE table {}: owner mm {} does not map it", tpfn.value, t.tbl.owner));
             }
             continue;
         }
         for (const PteTableUser& u : use.users) {
             if (!u.rw) {
-                note(err, fmt::format("PTE table {}: shared by {} PMD entries but charged to nobody", tpfn,
+                note(err, fmt::format("PTE table {}: shared by {} PMD entries but charged to nobody", tpfn.value,
                                       use.users.size()));
                 break;
             }
@@ -239,10 +239,10 @@ std::string check_pte_entries(const Kernel& k, const Census& c) {
     std::string err;
     for (const auto& [tpfn, use] : c.pte_tables) {
         const bool shared = use.users.size() > 1;
-        for (const Pte& e : pm.table(Pfn{tpfn})) {
+        for (const Pte& e : pm.table(tpfn)) {
             if (!e.present() || e.special()) {
                 if (e.special() && e.pfn() != pm.zero_page()) {
-                    note(err, fmt::format("PTE table {}: special entry not mapping the zero page", tpfn));
+                    note(err, fmt::format("PTE table {}: special entry not mapping the zero page", tpfn.value));
                 }
                 continue;
             }
@@ -251,14 +251,14 @@ std::string check_pte_entries(const Kernel& k, const Census& c) {
                 continue;
             }
             if (f.kind != FrameKind::Anon) {
-                note(err,
-                     fmt::format("PTE table {}: entry maps frame {} of kind {}", tpfn, e.pfn().value, int(f.kind)));
+                note(err, fmt::format("PTE table {}: entry maps frame {} of kind {}", tpfn.value, e.pfn().value,
+                                      int(f.kind)));
                 continue;
             }
             if ((!sharing || !shared) && (f.flags & kAnonExclusive) != 0 && f.mapcount != 1) {
                 note(err, fmt::format("frame {}: AnonExclusive with mapcount {}", e.pfn().value, int{f.mapcount}));
             }
-            const auto it = c.data.find(e.pfn().value);
+            const auto it = c.data.find(e.pfn());
             const std::int64_t gets = it == c.data.end() ? 0 : it->second.gets;
             const std::int64_t mapped = f.refcount - std::int64_t{pm.pincount(e.pfn())} - gets;
             if (e.writable() && mapped > 1 && !shared) {
@@ -295,7 +295,7 @@ std::string check_table_refcounts(const Kernel& k, const Census& c) {
         if (!is_table(f.kind)) {
             return;
         }
-        const auto it = c.table_refs.find(pfn.value);
+        const auto it = c.table_refs.find(pfn);
         const std::int64_t refs = it == c.table_refs.end() ? 0 : it->second;
         if (refs == 0) {
             note(err, fmt::format("table frame {} (level {}) is allocated but unreachable (leak)", pfn.value,
@@ -316,7 +316,7 @@ std::string check_frame_counts(const Kernel& k, const Census& c) {
         if (f.kind == FrameKind::ZeroPage || f.kind == FrameKind::HugeZero || is_table(f.kind)) {
             return;
         }
-        const auto it = c.data.find(pfn.value);
+        const auto it = c.data.find(pfn);
         const Expect e = it == c.data.end() ? Expect{} : it->second;
         if (e.map == 0 && e.pins == 0 && e.gets == 0 && e.cache == 0) {
             note(err,
@@ -342,8 +342,8 @@ std::string check_frame_counts(const Kernel& k, const Census& c) {
 std::string check_no_use_after_free(const Kernel& k, const Census& c) {
     std::string err;
     for (const auto& [pfn, e] : c.data) {
-        if (k.phys().frame(Pfn{pfn}).kind == FrameKind::Free) {
-            note(err, fmt::format("frame {} is referenced but free (use after free)", pfn));
+        if (k.phys().frame(pfn).kind == FrameKind::Free) {
+            note(err, fmt::format("frame {} is referenced but free (use after free)", pfn.value));
         }
     }
     return err;

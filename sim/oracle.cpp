@@ -1,6 +1,6 @@
 #include "odf/oracle.hpp"
 
-#include "odf/types.hpp"
+#include <algorithm>
 
 namespace odf {
 
@@ -17,21 +17,19 @@ void Oracle::exec(std::uint32_t pid) {
     spaces_[pid] = Space{};
 }
 
-void Oracle::clear_range(Space& s, std::uint64_t start, std::uint64_t end) {
+void Oracle::clear_range(Space& s, VirtAddr start, VirtAddr end) {
     if ((end - start) / kPageSize < s.priv.size()) {
-        for (std::uint64_t a = start; a < end; a += kPageSize) {
-            s.priv.erase(a >> kPageShift);
+        for (VirtAddr a = start; a < end; a += kPageSize) {
+            s.priv.erase(a.page());
         }
     } else {
-        std::erase_if(s.priv, [&](const auto& kv) {
-            return kv.first >= (start >> kPageShift) && kv.first < (end >> kPageShift);
-        });
+        std::erase_if(s.priv, [&](const auto& kv) { return kv.first >= start.page() && kv.first < end.page(); });
     }
     // Clip shared ranges.
-    std::vector<std::pair<std::uint64_t, SharedRange>> keep;
+    std::vector<std::pair<VirtAddr, SharedRange>> keep;
     for (auto it = s.shared.begin(); it != s.shared.end();) {
-        const std::uint64_t lo = it->first;
-        const std::uint64_t hi = it->second.end;
+        const VirtAddr lo = it->first;
+        const VirtAddr hi = it->second.end;
         if (hi <= start || lo >= end) {
             ++it;
             continue;
@@ -40,7 +38,7 @@ void Oracle::clear_range(Space& s, std::uint64_t start, std::uint64_t end) {
             keep.emplace_back(lo, SharedRange{start, it->second.obj, it->second.pgoff});
         }
         if (hi > end) {
-            keep.emplace_back(end, SharedRange{hi, it->second.obj, it->second.pgoff + ((end - lo) >> kPageShift)});
+            keep.emplace_back(end, SharedRange{hi, it->second.obj, it->second.index(lo, end)});
         }
         it = s.shared.erase(it);
     }
@@ -49,58 +47,58 @@ void Oracle::clear_range(Space& s, std::uint64_t start, std::uint64_t end) {
     }
 }
 
-void Oracle::mmap(std::uint32_t pid, std::uint64_t addr, std::uint64_t len, bool shared) {
+void Oracle::mmap(std::uint32_t pid, VirtAddr addr, std::uint64_t len_bytes, bool shared) {
     Space& s = spaces_.at(pid);
-    clear_range(s, addr, addr + len);
+    clear_range(s, addr, addr + len_bytes);
     if (shared) {
-        s.shared.emplace(addr, SharedRange{addr + len, std::make_shared<Object>(), 0});
+        s.shared.emplace(addr, SharedRange{addr + len_bytes, std::make_shared<Object>(), Pages{0}});
     }
 }
 
-void Oracle::munmap(std::uint32_t pid, std::uint64_t addr, std::uint64_t len) {
-    clear_range(spaces_.at(pid), addr, addr + len);
+void Oracle::munmap(std::uint32_t pid, VirtAddr addr, std::uint64_t len_bytes) {
+    clear_range(spaces_.at(pid), addr, addr + len_bytes);
 }
 
-void Oracle::dontneed(std::uint32_t pid, std::uint64_t addr, std::uint64_t len) {
+void Oracle::dontneed(std::uint32_t pid, VirtAddr addr, std::uint64_t len_bytes) {
     Space& s = spaces_.at(pid);
-    for (std::uint64_t a = addr; a < addr + len; a += kPageSize) {
-        std::uint64_t start = 0;
+    for (VirtAddr a = addr; a < addr + len_bytes; a += kPageSize) {
+        VirtAddr start;
         if (find_shared(s, a, start) == nullptr) {
-            s.priv.erase(a >> kPageShift);
+            s.priv.erase(a.page());
         }
     }
 }
 
-void Oracle::mremap(std::uint32_t pid, std::uint64_t old_addr, std::uint64_t old_len, std::uint64_t new_addr,
-                    std::uint64_t new_len) {
+void Oracle::mremap(std::uint32_t pid, VirtAddr old_addr, std::uint64_t old_len_bytes, VirtAddr new_addr,
+                    std::uint64_t new_len_bytes) {
     Space& s = spaces_.at(pid);
-    const std::uint64_t moved = std::min(old_len, new_len);
-    std::vector<std::pair<std::uint64_t, std::uint64_t>> pages;
-    for (std::uint64_t o = 0; o < moved; o += kPageSize) {
-        auto it = s.priv.find((old_addr + o) >> kPageShift);
+    const std::uint64_t moved_bytes = std::min(old_len_bytes, new_len_bytes);
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> pages; // byte offset -> tag
+    for (std::uint64_t o = 0; o < moved_bytes; o += kPageSize) {
+        auto it = s.priv.find((old_addr + o).page());
         if (it != s.priv.end()) {
             pages.emplace_back(o, it->second);
         }
     }
-    std::uint64_t start = 0;
+    VirtAddr start;
     const SharedRange* sr = find_shared(s, old_addr, start);
     std::shared_ptr<Object> obj;
-    std::uint64_t pgoff = 0;
+    Pages pgoff;
     if (sr != nullptr) {
         obj = sr->obj;
-        pgoff = sr->pgoff + ((old_addr - start) >> kPageShift);
+        pgoff = sr->index(start, old_addr);
     }
-    clear_range(s, new_addr, new_addr + new_len);
-    clear_range(s, old_addr, old_addr + old_len);
+    clear_range(s, new_addr, new_addr + new_len_bytes);
+    clear_range(s, old_addr, old_addr + old_len_bytes);
     for (auto& [o, tag] : pages) {
-        s.priv[(new_addr + o) >> kPageShift] = tag;
+        s.priv[(new_addr + o).page()] = tag;
     }
     if (obj) {
-        s.shared.emplace(new_addr, SharedRange{new_addr + new_len, obj, pgoff});
+        s.shared.emplace(new_addr, SharedRange{new_addr + new_len_bytes, obj, pgoff});
     }
 }
 
-const Oracle::SharedRange* Oracle::find_shared(const Space& s, std::uint64_t va, std::uint64_t& start) const {
+const Oracle::SharedRange* Oracle::find_shared(const Space& s, VirtAddr va, VirtAddr& start) {
     auto it = s.shared.upper_bound(va);
     if (it == s.shared.begin()) {
         return nullptr;
@@ -113,24 +111,24 @@ const Oracle::SharedRange* Oracle::find_shared(const Space& s, std::uint64_t va,
     return &it->second;
 }
 
-void Oracle::write(std::uint32_t pid, std::uint64_t va, std::uint64_t tag) {
+void Oracle::write(std::uint32_t pid, VirtAddr va, std::uint64_t tag) {
     Space& s = spaces_.at(pid);
-    std::uint64_t start = 0;
+    VirtAddr start;
     if (const SharedRange* r = find_shared(s, va, start)) {
-        (*r->obj)[r->pgoff + ((va - start) >> kPageShift)] = tag;
+        (*r->obj)[r->index(start, va)] = tag;
         return;
     }
-    s.priv[va >> kPageShift] = tag;
+    s.priv[va.page()] = tag;
 }
 
-std::uint64_t Oracle::read(std::uint32_t pid, std::uint64_t va) const {
+std::uint64_t Oracle::read(std::uint32_t pid, VirtAddr va) const {
     const Space& s = spaces_.at(pid);
-    std::uint64_t start = 0;
+    VirtAddr start;
     if (const SharedRange* r = find_shared(s, va, start)) {
-        auto it = r->obj->find(r->pgoff + ((va - start) >> kPageShift));
+        auto it = r->obj->find(r->index(start, va));
         return it == r->obj->end() ? 0 : it->second;
     }
-    auto it = s.priv.find(va >> kPageShift);
+    auto it = s.priv.find(va.page());
     return it == s.priv.end() ? 0 : it->second;
 }
 

@@ -66,9 +66,9 @@ void Simulator::access_range(const trace::Op& op, std::uint32_t mp, bool write) 
         ++pages;
         if (oracle_) {
             if (write) {
-                oracle_->write(mp, va, tag);
+                oracle_->write(mp, VirtAddr{va}, tag);
             } else {
-                const std::uint64_t want = oracle_->read(mp, va);
+                const std::uint64_t want = oracle_->read(mp, VirtAddr{va});
                 if (want != r.value) {
                     diverge(op, *cur_trace_,
                             fmt::format("read of {:#x} returned {:#x}, the oracle says {:#x}", va, r.value, want));
@@ -101,7 +101,7 @@ void Simulator::getref(const trace::Op& op, std::uint32_t mp) {
     for (std::uint64_t va = op.addr; va < end; va += kPageSize) {
         const Frame& f = kernel_.phys().frame(mm.refs.at(VirtAddr{va}.page()).back().pfn);
         const std::uint64_t got = f.kind == FrameKind::ZeroPage ? 0 : f.content;
-        const std::uint64_t want = oracle_->read(mp, va);
+        const std::uint64_t want = oracle_->read(mp, VirtAddr{va});
         if (got != want) {
             diverge(
                 op, *cur_trace_,
@@ -161,13 +161,13 @@ void Simulator::effect(const trace::Op& op, const trace::Trace& t, std::uint32_t
         case OpKind::Mmap:
             kernel_.mmap(pid, VirtAddr{op.addr}, op.len, op.prot, op.flags == trace::kMapShared);
             if (oracle_) {
-                oracle_->mmap(pid, op.addr, op.len, op.flags == trace::kMapShared);
+                oracle_->mmap(pid, VirtAddr{op.addr}, op.len, op.flags == trace::kMapShared);
             }
             break;
         case OpKind::Munmap:
             kernel_.munmap(pid, VirtAddr{op.addr}, op.len);
             if (oracle_) {
-                oracle_->munmap(pid, op.addr, op.len);
+                oracle_->munmap(pid, VirtAddr{op.addr}, op.len);
             }
             break;
         case OpKind::Mprotect:
@@ -176,12 +176,12 @@ void Simulator::effect(const trace::Op& op, const trace::Trace& t, std::uint32_t
         case OpKind::Madvise:
             kernel_.madvise_dontneed(pid, VirtAddr{op.addr}, op.len);
             if (oracle_) {
-                oracle_->dontneed(pid, op.addr, op.len);
+                oracle_->dontneed(pid, VirtAddr{op.addr}, op.len);
             }
             break;
         case OpKind::Mremap:
             if (kernel_.mremap(pid, VirtAddr{op.addr}, op.len, VirtAddr{op.addr2}, op.len2) && oracle_) {
-                oracle_->mremap(pid, op.addr, op.len, op.addr2, op.len2);
+                oracle_->mremap(pid, VirtAddr{op.addr}, op.len, VirtAddr{op.addr2}, op.len2);
             }
             break;
         case OpKind::Brk: {
@@ -190,9 +190,9 @@ void Simulator::effect(const trace::Op& op, const trace::Trace& t, std::uint32_t
             if (kernel_.brk(pid, VirtAddr{op.addr}) && had && oracle_) {
                 const VirtAddr new_top = VirtAddr{op.addr}.align_up(kPageSize);
                 if (new_top < old_top) {
-                    oracle_->munmap(pid, new_top.value, old_top - new_top);
+                    oracle_->munmap(pid, new_top, old_top - new_top);
                 } else if (new_top > old_top) {
-                    oracle_->mmap(pid, old_top.value, new_top - old_top, false);
+                    oracle_->mmap(pid, old_top, new_top - old_top, false);
                 }
             }
             break;

@@ -3,6 +3,7 @@
 // offsets counted in pages are Pages. These checks run at compile time; the TEST_CASE only makes them visible in the
 // test list. (The Kernel's private helpers cannot be named here: the compiler checks them where sim/ calls them.)
 #include "odf/kernel.hpp"
+#include "odf/oracle.hpp"
 #include "odf/tlb.hpp"
 
 #include <catch2/catch.hpp>
@@ -61,6 +62,10 @@ template <typename A>
 concept LinearPageIndexTakes = requires(const Vma& v, A a) {
     v.linear_page_index(a);
 };
+template <typename A>
+concept OracleWriteTakes = requires(Oracle& o, A a) {
+    o.write(1U, a, std::uint64_t{0});
+};
 template <typename A, typename B>
 concept Addable = requires(A a, B b) {
     a + b;
@@ -118,6 +123,8 @@ static_assert(PmdAddrEndTakes<VirtAddr, VirtAddr>);
 static_assert(!PmdAddrEndTakes<std::uint64_t, std::uint64_t> && !PmdAddrEndTakes<VirtAddr, std::uint64_t>);
 static_assert(!PmdAddrEndTakes<Pfn, VirtAddr> && !PmdAddrEndTakes<VirtAddr, Pages>);
 static_assert(std::is_same_v<decltype(pmd_addr_end(VirtAddr{}, VirtAddr{})), VirtAddr>);
+// The oracle is addressed like the kernel.
+static_assert(OracleWriteTakes<VirtAddr> && !OracleWriteTakes<Pfn> && !OracleWriteTakes<std::uint64_t>);
 // Pages add to pages only: not to an address, a frame or a bare integer; bytes convert explicitly.
 static_assert(Addable<Pages, Pages> && Subtractable<Pages, Pages>);
 static_assert(!Addable<Pages, VirtAddr> && !Addable<VirtAddr, Pages> && !Subtractable<VirtAddr, Pages>);
