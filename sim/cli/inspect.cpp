@@ -22,8 +22,8 @@ namespace {
 
 // One PMD entry of a process: a PTE table or a huge page.
 struct PmdEntry {
-    std::uint64_t va;
-    std::uint64_t pfn; // the PTE table, or the huge page
+    VirtAddr va;
+    Pfn pfn; // the PTE table, or the huge page
     bool huge;
     bool writable;
 };
@@ -48,8 +48,8 @@ struct TableView {
 };
 
 struct Snapshot {
-    std::vector<ProcessView> procs;            // by pid
-    std::map<std::uint64_t, TableView> tables; // by pfn
+    std::vector<ProcessView> procs;  // by pid
+    std::map<Pfn, TableView> tables; // by pfn
 };
 
 Snapshot snapshot(const Kernel& k) {
@@ -64,13 +64,13 @@ Snapshot snapshot(const Kernel& k) {
         const Mm& mm = *k.mm(pid);
         ProcessView pv{pid, mm.id, mm.rss_anon * 4, mm.pgtables_bytes / 1024, mm.vmas.size(), {}};
         walk_pmd_entries(pm, mm.pgd, [&](VirtAddr va, const Pte& pmd) {
-            pv.pmds.push_back({va.value, pmd.pfn().value, pmd.huge(), pmd.writable()});
+            pv.pmds.push_back({va, pmd.pfn(), pmd.huge(), pmd.writable()});
             if (pmd.huge()) {
                 return;
             }
             const Frame& f = pm.frame(pmd.pfn());
             auto [it, fresh] = s.tables.try_emplace(
-                pmd.pfn().value, TableView{f.refcount, f.tbl.owner, (f.flags & kTableExclusive) != 0, 0, 0, {}});
+                pmd.pfn(), TableView{f.refcount, f.tbl.owner, (f.flags & kTableExclusive) != 0, 0, 0, {}});
             if (fresh) {
                 for (const Pte& e : pm.table(pmd.pfn())) {
                     if (e.present()) {
@@ -102,8 +102,8 @@ std::string to_json(const Snapshot& s, ForkMode mode) {
         json pj{{"pid", p.pid},           {"mm", p.mm_id},  {"rss_anon_kb", p.rss_anon_kb},
                 {"vmpte_kb", p.vmpte_kb}, {"vmas", p.vmas}, {"pmd_entries", json::array()}};
         for (const auto& e : p.pmds) {
-            pj["pmd_entries"].push_back({{"va", fmt::format("{:#x}", e.va)},
-                                         {e.huge ? "huge_page" : "pte_table", e.pfn},
+            pj["pmd_entries"].push_back({{"va", fmt::format("{:#x}", e.va.value)},
+                                         {e.huge ? "huge_page" : "pte_table", e.pfn.value},
                                          {"writable", e.writable}});
         }
         pmd_entries += p.pmds.size();
@@ -111,7 +111,7 @@ std::string to_json(const Snapshot& s, ForkMode mode) {
     }
     j["pte_tables"] = json::array();
     for (const auto& [pfn, t] : s.tables) {
-        j["pte_tables"].push_back({{"pfn", pfn},
+        j["pte_tables"].push_back({{"pfn", pfn.value},
                                    {"refcount", t.refcount},
                                    {"owner", t.owner},
                                    {"exclusive", t.exclusive},
@@ -149,7 +149,7 @@ std::string to_dot(const Snapshot& s, ForkMode mode, const std::string& title) {
             p.pid, p.pid, p.mm_id, p.rss_anon_kb, p.vmpte_kb, p.vmas);
         for (const auto& e : p.pmds) {
             d += fmt::format("    pmd_{}_{:x} [shape=box, class=\"pmd\", label=\"PMD {:#014x}\\n{}{}\"];\n", p.pid,
-                             e.va, e.va, e.writable ? "rw" : "ro", e.huge ? ", huge page" : "");
+                             e.va.value, e.va.value, e.writable ? "rw" : "ro", e.huge ? ", huge page" : "");
         }
         d += "  }\n";
     }
@@ -161,8 +161,8 @@ std::string to_dot(const Snapshot& s, ForkMode mode, const std::string& title) {
                                                                : fmt::format("mm {} (exited)", t.owner);
         d += fmt::format("  pte_{} [shape=component, class=\"{}\", style=filled, fillcolor=\"{}\", "
                          "label=\"PTE table {}\\nrefcount {}, owner {}{}\\npresent {} (anon {})\"];\n",
-                         pfn, sh ? "table shared" : "table", sh ? "#ffd27f" : "#e8e8e8", pfn, t.refcount, owner_s,
-                         t.exclusive ? "\\nexclusive" : "", t.present, t.anon);
+                         pfn.value, sh ? "table shared" : "table", sh ? "#ffd27f" : "#e8e8e8", pfn.value, t.refcount,
+                         owner_s, t.exclusive ? "\\nexclusive" : "", t.present, t.anon);
     }
     for (const auto& p : s.procs) {
         for (const auto& e : p.pmds) {
@@ -171,7 +171,7 @@ std::string to_dot(const Snapshot& s, ForkMode mode, const std::string& title) {
             }
             const TableView& t = s.tables.at(e.pfn);
             const bool own = t.owner == p.mm_id;
-            d += fmt::format("  pmd_{}_{:x} -> pte_{} [class=\"{}\"{}];\n", p.pid, e.va, e.pfn,
+            d += fmt::format("  pmd_{}_{:x} -> pte_{} [class=\"{}\"{}];\n", p.pid, e.va.value, e.pfn.value,
                              shared(t) ? "shared" : "private", own && shared(t) ? ", style=bold" : "");
         }
     }
