@@ -1,5 +1,6 @@
 #include "odf/phys_mem.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <fmt/format.h>
 #include <sys/mman.h>
@@ -13,9 +14,22 @@ PhysMem::PhysMem(std::uint64_t frames) : total_(frames & ~(kHugePages - 1)) {
     const std::size_t bytes = total_ * sizeof(Frame);
     void* raw = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (raw == MAP_FAILED) {
-        throw std::bad_alloc();
+        throw std::runtime_error(fmt::format("cannot reserve {} MiB of address space for the frame descriptors of "
+                                             "{} GiB of simulated memory (try less simulated memory)",
+                                             bytes >> 20, total_ >> 18));
     }
     frames_ = std::unique_ptr<Frame[], Unmap>(static_cast<Frame*>(raw), Unmap{bytes});
+    max_slots_ = std::min<std::uint64_t>(total_, UINT32_MAX);
+    const std::size_t table_bytes = max_slots_ * sizeof(Table);
+    void* tables =
+        mmap(nullptr, table_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (tables == MAP_FAILED) {
+        throw std::runtime_error(fmt::format("cannot reserve {} GiB of address space for the page tables of {} GiB "
+                                             "of simulated memory (try less simulated memory: valgrind allows about "
+                                             "32 GiB)",
+                                             table_bytes >> 30, total_ >> 18));
+    }
+    store_ = std::unique_ptr<Table[], UnmapTables>(static_cast<Table*>(tables), UnmapTables{table_bytes});
     huge_low_ = total_;
     // Frame 0 is the shared zero page; the huge zero page is the topmost 2 MiB block.
     frames_[0].kind = FrameKind::ZeroPage;
@@ -29,6 +43,10 @@ PhysMem::PhysMem(std::uint64_t frames) : total_(frames & ~(kHugePages - 1)) {
 }
 
 void PhysMem::Unmap::operator()(Frame* p) const {
+    munmap(p, bytes);
+}
+
+void PhysMem::UnmapTables::operator()(Table* p) const {
     munmap(p, bytes);
 }
 
@@ -74,10 +92,10 @@ Pfn PhysMem::alloc_table(FrameKind kind) {
         slot = free_slots_.back();
         free_slots_.pop_back();
     } else {
-        slot = slots_++;
-        if ((slot >> kChunkShift) == store_.size()) {
-            store_.push_back(std::make_unique_for_overwrite<Table[]>(std::size_t{1} << kChunkShift));
+        if (slots_ == max_slots_) { // every frame is a table: cannot happen, alloc_data() ran out first
+            throw OutOfMemory();
         }
+        slot = slots_++;
     }
     slot_table(slot).fill(Pte{});
     frames_[pfn.value].tbl.slot = slot;

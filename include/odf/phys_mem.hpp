@@ -149,14 +149,17 @@ class PhysMem {
     std::uint64_t huge_low_;       // huge frames come from [huge_low_, total_), 2 MiB aligned
     std::uint64_t free_small_ = 0; // the most recently freed small frame + 1 (0: none); each links to the next
     std::vector<std::uint64_t> free_huge_;
-    // The contents of table frames, in chunks of 64 tables (256 KiB): references stay valid when it grows, and a
-    // slot is found with a shift and a mask (a walk does it at every level).
-    static constexpr unsigned kChunkShift = 6;
-    std::vector<std::unique_ptr<Table[]>> store_;
+    // The contents of table frames: one anonymous mapping reserved for as many tables as there are frames (below
+    // 2^32; MAP_NORESERVE, so only the slots used cost host memory), indexed by slot. A walk finds each level's
+    // table with two dependent loads (the frame's slot, the entry), where chunks of tables took three.
+    struct UnmapTables {
+        std::size_t bytes;
+        void operator()(Table* p) const;
+    };
+    std::unique_ptr<Table[], UnmapTables> store_;
+    std::uint64_t max_slots_;
     std::uint32_t slots_ = 0; // slots handed out so far
-    [[nodiscard]] Table& slot_table(std::uint32_t slot) const {
-        return store_[slot >> kChunkShift][slot & ((1U << kChunkShift) - 1)];
-    }
+    [[nodiscard]] Table& slot_table(std::uint32_t slot) const { return store_[slot]; }
     std::vector<std::uint32_t> free_slots_;
     std::unordered_map<std::uint64_t, std::uint32_t> pins_; // pfn -> pincount (> 0) of the frames marked pinned
     std::uint64_t used_ = 0;
